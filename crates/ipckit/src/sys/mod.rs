@@ -1,0 +1,40 @@
+//! The OS layer: every system call ipckit makes goes through this module.
+//!
+//! Keeping the OS in one place keeps a port possible: the rest of the crate sees safe
+//! functions with plain Rust types. Linux is the first (and for now only) target.
+//!
+//! * [`futex_wait`] / [`futex_wake`]: sleep on and wake a 32-bit word. The words may live in
+//!   memory shared between processes, so the *shared* futex operations are used (never
+//!   `FUTEX_PRIVATE_FLAG`).
+//! * [`ProcessId`]: a process (or thread) named by its id *and* its start time, so that an id
+//!   the kernel has reused is not mistaken for the old process.
+//! * [`current_tid`]: the calling thread's id, cached per thread and refreshed after `fork`.
+//! * [`monotonic_now`]: the monotonic clock.
+
+#![allow(unsafe_code)] // SAFETY obligations are documented at each block.
+
+mod futex;
+mod process;
+
+pub use futex::{FutexWait, futex_wait, futex_wake};
+pub use process::{Liveness, ProcessId, current_pid, current_tid, liveness};
+
+use std::time::Duration;
+
+/// Reads `CLOCK_MONOTONIC`: time since an arbitrary point (boot), never going backwards.
+///
+/// Unlike [`std::time::Instant`], the value can be stored in shared memory and compared by
+/// another process on the same machine.
+#[doc(alias = "clock_gettime")]
+pub fn monotonic_now() -> Duration {
+    process::monotonic_now()
+}
+
+/// Wall-clock time in whole seconds since the Unix epoch, as System V stores its `*_time`
+/// fields.
+pub fn unix_time_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
