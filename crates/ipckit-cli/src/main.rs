@@ -1,1 +1,67 @@
-fn main() {}
+//! The `ipckit` command line: a thin layer over the `ipckit` library.
+//!
+//! Every command parses its arguments, calls the library, and prints a table or, with
+//! `--json`, JSON. Exit codes (see [`exit`]): 0 success, 1 the thing asked for is absent or the
+//! operation would block with `--nowait`, 2 bad input or any other error. Errors are printed
+//! once, as one line on stderr; a closed stdout (`ipckit ls | head -1`) exits quietly.
+
+mod cmd;
+mod exit;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Interprocess communication and synchronization, in user space.
+#[derive(Debug, Parser)]
+#[command(name = "ipckit", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Namespace directory holding the IPC objects [default: /dev/shm/ipckit]
+    #[arg(long, global = true, env = "IPCKIT_DIR", value_name = "DIR")]
+    dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// A guided run of the whole system across real processes, on a temporary namespace
+    Tour(cmd::tour::TourArgs),
+    /// Run one of the classic problems with real processes (`--list` shows them)
+    Demo(cmd::demo::DemoArgs),
+    /// Internal: a role played by a child process of a demo or of the tour
+    #[command(name = "__child", hide = true)]
+    Child(cmd::child::ChildArgs),
+}
+
+/// What every command gets besides its own arguments.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// `--dir` / `IPCKIT_DIR`, if given.
+    pub dir: Option<PathBuf>,
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context { dir: cli.dir };
+    match cli.command {
+        Command::Tour(a) => cmd::tour::run(&ctx, a),
+        Command::Demo(a) => cmd::demo::run(&ctx, a),
+        Command::Child(a) => cmd::child::run(&ctx, a),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => exit::report(&e),
+    }
+}

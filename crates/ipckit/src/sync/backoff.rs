@@ -8,8 +8,9 @@
 //! `taskset`/`sched_setaffinity`).
 
 use crate::atomic::spin_loop;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(not(loom))]
+use std::time::Instant;
 
 /// Exponential backoff for spin loops, in the style of `crossbeam_utils::Backoff`.
 ///
@@ -76,8 +77,8 @@ impl Backoff {
     }
 }
 
-/// Whether spinning before sleeping can pay off: true when this process may run on more than
-/// one CPU (so the thread we wait for can make progress while we spin). Computed once.
+/// Whether spinning before sleeping can pay off at all: false when the machine has only one
+/// CPU online (the thread we wait for cannot run while we spin). Computed once.
 pub fn spinning_pays() -> bool {
     #[cfg(loom)]
     {
@@ -85,20 +86,66 @@ pub fn spinning_pays() -> bool {
     }
     #[cfg(not(loom))]
     {
-        static MULTI: OnceLock<bool> = OnceLock::new();
-        *MULTI.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()) > 1)
+        static MULTI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *MULTI.get_or_init(|| crate::sys::cpus_online() > 1)
     }
 }
 
-/// Spins until `ready()` returns true or `budget` has passed; returns the last `ready()`.
+/// Spins until `ready()` returns true or the spin budget has passed; returns the last
+/// `ready()`.
 ///
-/// Returns `false` at once when [`spinning_pays`] is false. The clock is read only every few
-/// dozen iterations, so the loop mostly issues `pause` instructions and plain loads.
+/// The budget adapts per thread, like glibc's adaptive mutexes but driven by outcome: a spin
+/// that succeeds doubles it (up to `max`), a spin that runs out halves it. When the two
+/// processes share one CPU (pinned with `taskset`, or a busy machine), spinning never
+/// succeeds — the peer cannot run while we spin — so the budget falls to zero within a few
+/// waits, and only every [`PROBE_EVERY`]th wait probes with a short spin to notice when
+/// things change. The clock is read only every few dozen iterations.
 #[inline]
-pub(crate) fn spin_until(budget: Duration, mut ready: impl FnMut() -> bool) -> bool {
+pub(crate) fn spin_until(max: Duration, mut ready: impl FnMut() -> bool) -> bool {
     if !spinning_pays() {
         return ready();
     }
+    #[cfg(loom)]
+    {
+        let _ = max;
+        ready()
+    }
+    #[cfg(not(loom))]
+    {
+        let max_ns = max.as_nanos().min(u32::MAX as u128) as u32;
+        let (budget, probe) = BUDGET.with(|b| {
+            let (ns, skipped) = b.get();
+            if ns > 0 {
+                (ns.min(max_ns), false)
+            } else if skipped + 1 >= PROBE_EVERY {
+                b.set((0, 0));
+                (PROBE_NS.min(max_ns), true)
+            } else {
+                b.set((0, skipped + 1));
+                (0, false)
+            }
+        });
+        if budget == 0 {
+            return ready();
+        }
+        let hit = spin_for(Duration::from_nanos(budget as u64), &mut ready);
+        BUDGET.with(|b| {
+            let (ns, _) = b.get();
+            let next = if hit {
+                (ns.max(if probe { PROBE_NS } else { 0 }).saturating_mul(2)).clamp(PROBE_NS, max_ns)
+            } else if ns / 2 < PROBE_NS {
+                0
+            } else {
+                ns / 2
+            };
+            b.set((next, 0));
+        });
+        hit
+    }
+}
+
+#[cfg(not(loom))]
+fn spin_for(budget: Duration, ready: &mut impl FnMut() -> bool) -> bool {
     let mut step = 0u32;
     let mut start: Option<Instant> = None;
     loop {
@@ -119,9 +166,17 @@ pub(crate) fn spin_until(budget: Duration, mut ready: impl FnMut() -> bool) -> b
     }
 }
 
-// Keep `OnceLock` used under loom too.
-#[cfg(loom)]
-const _: Option<OnceLock<()>> = None;
+#[cfg(not(loom))]
+thread_local! {
+    /// (spin budget in ns, waits since the budget fell to zero). Starts generous.
+    static BUDGET: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((u32::MAX, 0)) };
+}
+
+/// With a zero budget, every `PROBE_EVERY`th wait spins briefly to see if spinning pays again.
+#[cfg_attr(loom, allow(dead_code))]
+pub const PROBE_EVERY: u32 = 64;
+#[cfg(not(loom))]
+const PROBE_NS: u32 = 1_000;
 
 /// How long a lock waiter spins before it sleeps.
 pub(crate) const LOCK_SPIN: Duration = Duration::from_micros(5);
@@ -144,6 +199,22 @@ mod tests {
         assert_eq!(n, YIELD_LIMIT + 1);
         b.reset();
         assert!(!b.is_completed());
+    }
+
+    #[test]
+    fn spin_budget_adapts() {
+        // Misses drive the budget to zero; then only a probe every PROBE_EVERY waits spins.
+        for _ in 0..20 {
+            spin_until(Duration::from_micros(20), || false);
+        }
+        assert_eq!(BUDGET.with(|b| b.get().0), 0);
+        // Hits bring it back after a probe.
+        for _ in 0..PROBE_EVERY + 5 {
+            spin_until(Duration::from_micros(20), || true);
+        }
+        if spinning_pays() {
+            assert!(BUDGET.with(|b| b.get().0) > 0);
+        }
     }
 
     #[test]

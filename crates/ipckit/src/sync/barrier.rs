@@ -11,7 +11,7 @@
 //! count itself into the old one.
 
 use super::backoff::{SIGNAL_SPIN, spin_until};
-use crate::atomic::{AtomicU32, Ordering};
+use crate::atomic::{AtomicU32, Ordering, dekker_point};
 use crate::shm::ShmSafe;
 use crate::sys;
 use std::fmt;
@@ -90,6 +90,7 @@ impl Barrier {
         if n >= self.parties() {
             self.arrived.store(0, Ordering::Relaxed);
             self.generation.fetch_add(1, Ordering::SeqCst);
+            dekker_point();
             if self.sleepers.load(Ordering::SeqCst) != 0 {
                 sys::futex_wake(&self.generation, u32::MAX);
             }
@@ -100,6 +101,7 @@ impl Barrier {
             return Some(BarrierWaitResult(false));
         }
         self.sleepers.fetch_add(1, Ordering::SeqCst);
+        dekker_point();
         let passed = loop {
             if moved() {
                 break true;

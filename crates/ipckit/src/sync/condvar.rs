@@ -13,7 +13,7 @@
 
 use super::mutex::{LockResult, MutexGuard};
 use super::raw::RawLock;
-use crate::atomic::{AtomicU32, Ordering};
+use crate::atomic::{AtomicU32, Ordering, dekker_point};
 use crate::shm::ShmSafe;
 use crate::sys;
 use std::fmt;
@@ -89,6 +89,7 @@ impl Condvar {
     ) -> (LockResult<MutexGuard<'a, T, R>>, bool) {
         let seq = self.seq.load(Ordering::Relaxed);
         self.waiters.fetch_add(1, Ordering::SeqCst);
+        dekker_point();
         let mutex = guard.into_mutex();
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let timed_out = timeout == Some(Duration::ZERO)
@@ -153,6 +154,7 @@ impl Condvar {
     /// Wakes one waiter, if any.
     pub fn notify_one(&self) {
         self.seq.fetch_add(1, Ordering::SeqCst);
+        dekker_point();
         if self.waiters.load(Ordering::SeqCst) != 0 {
             sys::futex_wake(&self.seq, 1);
         }
@@ -161,6 +163,7 @@ impl Condvar {
     /// Wakes every waiter. (They then re-acquire the mutex one at a time.)
     pub fn notify_all(&self) {
         self.seq.fetch_add(1, Ordering::SeqCst);
+        dekker_point();
         if self.waiters.load(Ordering::SeqCst) != 0 {
             sys::futex_wake(&self.seq, u32::MAX);
         }

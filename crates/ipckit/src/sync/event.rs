@@ -12,7 +12,7 @@
 //! | `mode` | 0 manual-reset, 1 auto-reset; fixed at creation |
 
 use super::backoff::{SIGNAL_SPIN, spin_until};
-use crate::atomic::{AtomicU32, Ordering};
+use crate::atomic::{AtomicU32, Ordering, dekker_point};
 use crate::shm::ShmSafe;
 use crate::sys;
 use std::fmt;
@@ -57,10 +57,7 @@ unsafe impl ShmSafe for Event {}
 
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Event")
-            .field("mode", &self.mode())
-            .field("set", &self.is_set())
-            .finish()
+        f.debug_struct("Event").field("mode", &self.mode()).field("set", &self.is_set()).finish()
     }
 }
 
@@ -91,6 +88,7 @@ impl Event {
     /// Sets the event: wakes all waiters (manual-reset) or lets one through (auto-reset).
     pub fn set(&self) {
         self.state.store(1, Ordering::SeqCst);
+        dekker_point();
         if self.sleepers.load(Ordering::SeqCst) != 0 {
             let n = if self.mode() == EventMode::AutoReset { 1 } else { u32::MAX };
             sys::futex_wake(&self.state, n);
@@ -130,6 +128,7 @@ impl Event {
             return true;
         }
         self.sleepers.fetch_add(1, Ordering::SeqCst);
+        dekker_point();
         let passed = loop {
             if self.try_wait() {
                 break true;

@@ -444,7 +444,10 @@ impl<T> Mutex<T, RawMutex> {
 }
 
 impl<T: ?Sized, R: RawLock> Mutex<T, R> {
-    pub(crate) fn guard(&self, how: Result<Acquired, RawLockError>) -> LockResult<MutexGuard<'_, T, R>> {
+    pub(crate) fn guard(
+        &self,
+        how: Result<Acquired, RawLockError>,
+    ) -> LockResult<MutexGuard<'_, T, R>> {
         match how {
             Ok(Acquired::Clean) => Ok(MutexGuard::new(self)),
             Ok(Acquired::OwnerDied) => Err(LockError::OwnerDied(MutexGuard::new(self))),
@@ -575,10 +578,7 @@ mod tests {
             let g = m.lock().unwrap();
             assert_eq!(*g, 5);
             assert!(matches!(m.try_lock(), Err(LockError::WouldBlock)));
-            assert!(matches!(
-                m.lock_timeout(Duration::from_millis(20)),
-                Err(LockError::TimedOut)
-            ));
+            assert!(matches!(m.lock_timeout(Duration::from_millis(20)), Err(LockError::TimedOut)));
         }
         assert!(m.try_lock().is_ok());
     }

@@ -28,7 +28,9 @@ pub enum RawLockError {
     TimedOut,
     /// A robust lock whose owner died was unlocked without being marked consistent: it can
     /// never be acquired again (`ENOTRECOVERABLE`).
-    #[error("the lock is not recoverable: a previous owner died and the state was not repaired (ENOTRECOVERABLE)")]
+    #[error(
+        "the lock is not recoverable: a previous owner died and the state was not repaired (ENOTRECOVERABLE)"
+    )]
     NotRecoverable,
 }
 

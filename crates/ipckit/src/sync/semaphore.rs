@@ -19,7 +19,7 @@
 //! owner may unlock) — the tool for signaling "B may go on" between processes.
 
 use super::backoff::{SIGNAL_SPIN, spin_until};
-use crate::atomic::{AtomicU32, Ordering};
+use crate::atomic::{AtomicU32, Ordering, dekker_point};
 use crate::shm::ShmSafe;
 use crate::sys;
 use std::fmt;
@@ -86,8 +86,7 @@ impl Semaphore {
         let mut c = self.count.load(Ordering::Relaxed);
         while c >= n {
             // Acquire: what the V-er did before giving the units happens-before our use.
-            match self.count.compare_exchange_weak(c, c - n, Ordering::Acquire, Ordering::Relaxed)
-            {
+            match self.count.compare_exchange_weak(c, c - n, Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => return true,
                 Err(now) => c = now,
             }
@@ -129,14 +128,14 @@ impl Semaphore {
 
     #[cold]
     fn p_slow(&self, n: u32, deadline: Option<Instant>) -> bool {
-        if spin_until(SIGNAL_SPIN, || self.count.load(Ordering::Relaxed) >= n) && self.try_p_n(n)
-        {
+        if spin_until(SIGNAL_SPIN, || self.count.load(Ordering::Relaxed) >= n) && self.try_p_n(n) {
             return true;
         }
         if n > 1 {
             self.sleepers.fetch_or(WANTS_MANY, Ordering::SeqCst);
         }
         self.sleepers.fetch_add(1, Ordering::SeqCst);
+        dekker_point();
         let got = loop {
             let c = self.count.load(Ordering::SeqCst);
             if c >= n {
@@ -161,12 +160,8 @@ impl Semaphore {
         let prev = self.sleepers.fetch_sub(1, Ordering::SeqCst);
         if prev & SLEEPER_MASK == 1 && prev & WANTS_MANY != 0 {
             // Last sleeper out clears the flag, unless someone registered meanwhile.
-            let _ = self.sleepers.compare_exchange(
-                WANTS_MANY,
-                0,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            );
+            let _ =
+                self.sleepers.compare_exchange(WANTS_MANY, 0, Ordering::SeqCst, Ordering::Relaxed);
         }
         got
     }
@@ -190,6 +185,7 @@ impl Semaphore {
                 Err(now) => c = now,
             }
         }
+        dekker_point();
         let s = self.sleepers.load(Ordering::SeqCst);
         if s & SLEEPER_MASK != 0 {
             let wake = if s & WANTS_MANY != 0 { u32::MAX } else { n.min(s & SLEEPER_MASK) };

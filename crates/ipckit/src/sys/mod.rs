@@ -17,7 +17,9 @@ mod futex;
 mod process;
 
 pub use futex::{FutexWait, futex_wait, futex_wake};
-pub use process::{Liveness, ProcessId, current_pid, current_tid, liveness};
+pub use process::{
+    Liveness, ProcessId, cpus_available, cpus_online, current_pid, current_tid, liveness,
+};
 
 use std::time::Duration;
 

@@ -219,6 +219,26 @@ pub fn current_pid() -> u32 {
     std::process::id()
 }
 
+/// How many CPUs are online (`sysconf(_SC_NPROCESSORS_ONLN)`), at least 1.
+pub fn cpus_online() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    (unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }).max(1) as usize
+}
+
+/// How many CPUs the calling thread may run on (its `sched_getaffinity` mask), at least 1.
+#[doc(alias = "sched_getaffinity")]
+pub fn cpus_available() -> usize {
+    // SAFETY: cpu_set_t is plain data, zeroed is the empty set; sched_getaffinity writes at
+    // most size_of::<cpu_set_t>() bytes into it; CPU_COUNT only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return 1;
+        }
+        (libc::CPU_COUNT(&set) as usize).max(1)
+    }
+}
+
 pub(super) fn monotonic_now() -> Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
@@ -232,7 +252,8 @@ mod tests {
 
     #[test]
     fn parses_comm_with_parens_and_spaces() {
-        let line = b"42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 10";
+        let line =
+            b"42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 10";
         let s = parse_stat(line).unwrap();
         assert!(!s.zombie);
         assert_eq!(s.start_time, 123456);

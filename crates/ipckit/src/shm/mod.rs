@@ -57,3 +57,6 @@ mod atomics {
 
 // SAFETY: an array of plain data is plain data.
 unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {}
+
+mod mapping;
+pub use mapping::{Mapping, MappingError};

@@ -1,0 +1,5 @@
+//! One module per command noun.
+
+pub mod child;
+pub mod demo;
+pub mod tour;

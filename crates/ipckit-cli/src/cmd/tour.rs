@@ -1,0 +1,147 @@
+//! `ipckit tour`: a guided, narrated run of the whole system on a temporary namespace.
+//!
+//! The tour is a list of [`Step`]s; each explains one mechanism in a few lines and then runs
+//! it with real processes (usually by running a demo with small parameters). Every object it
+//! creates lives in a temporary namespace directory that is removed at the end, whatever
+//! happens. `--step NAME` runs one step, `--list` lists them.
+
+use super::demo::{self, Scratch};
+use crate::Context;
+use crate::exit::Failure;
+use anyhow::Context as _;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Arguments of `ipckit tour`.
+#[derive(Debug, clap::Args)]
+pub struct TourArgs {
+    /// Run only this step (repeatable)
+    #[arg(long, value_name = "NAME")]
+    step: Vec<String>,
+    /// List the steps and exit
+    #[arg(long)]
+    list: bool,
+}
+
+/// One stop of the tour.
+pub struct Step {
+    /// Name for `--step`.
+    pub name: &'static str,
+    /// Heading.
+    pub title: &'static str,
+    /// What the course says, in a few lines.
+    pub story: &'static str,
+    /// Runs the step in the tour's namespace.
+    pub run: fn(&Context) -> anyhow::Result<()>,
+}
+
+impl std::fmt::Debug for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Step").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// The steps, in order.
+pub const STEPS: &[Step] = &[
+    Step {
+        name: "race",
+        title: "Race conditions and the critical section",
+        story: "Four processes each add 1 to a counter in shared memory 100,000 times. \
+                `counter++` is load, add, store: without mutual exclusion, increments get \
+                lost. Inside a critical section guarded by ipckit's robust mutex (a futex \
+                word in the shared mapping), none are.",
+        run: |ctx| {
+            demo::counter::run(
+                ctx,
+                demo::counter::Args {
+                    processes: 4,
+                    increments: 100_000,
+                    lock: demo::counter::Protection::None,
+                },
+            )?;
+            demo::counter::run(
+                ctx,
+                demo::counter::Args {
+                    processes: 4,
+                    increments: 100_000,
+                    lock: demo::counter::Protection::Mutex,
+                },
+            )
+        },
+    },
+    Step {
+        name: "signaling",
+        title: "Signaling with semaphores: ping-pong",
+        story: "Two processes take turns: each waits (P) on its own semaphore and signals (V) \
+                the other's. The lines alternate strictly, whatever the scheduler does.",
+        run: |ctx| demo::pingpong::run(ctx, demo::pingpong::Args { rounds: 6 }),
+    },
+    Step {
+        name: "prodcons",
+        title: "The bounded buffer: producers and consumers",
+        story: "Two producer and two consumer processes share an 8-slot ring buffer guarded \
+                by three semaphores: empty (free slots), filled (full slots) and a binary \
+                mutex. Every item is consumed exactly once.",
+        run: |ctx| {
+            demo::prodcons::run(
+                ctx,
+                demo::prodcons::Args { items: 20_000, producers: 2, consumers: 2, progress: true },
+            )
+        },
+    },
+];
+
+/// Runs `ipckit tour`.
+/// The tour always works in a temporary namespace of its own, whatever `--dir` says.
+pub fn run(_ctx: &Context, a: TourArgs) -> anyhow::Result<ExitCode> {
+    if a.list {
+        for s in STEPS {
+            println!("{:<12} {}", s.name, s.title);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for name in &a.step {
+        if !STEPS.iter().any(|s| s.name == name) {
+            let names: Vec<_> = STEPS.iter().map(|s| s.name).collect();
+            return Err(Failure::bad_input(format!(
+                "no tour step {name:?} (steps: {})",
+                names.join(", ")
+            )));
+        }
+    }
+    // A namespace of our own, removed on every exit path when `scratch` drops.
+    let scratch = Scratch::new("tour")?;
+    let ns = scratch.path("ns");
+    std::fs::create_dir(&ns).context("cannot make the tour's namespace")?;
+    let tour_ctx = Context { dir: Some(ns.clone()) };
+    println!("ipckit tour: every object lives in {} (removed at the end)\n", ns.display());
+    let start = Instant::now();
+    let chosen: Vec<&Step> =
+        STEPS.iter().filter(|s| a.step.is_empty() || a.step.iter().any(|n| n == s.name)).collect();
+    for (i, s) in chosen.iter().enumerate() {
+        println!("== {}/{}: {} ==", i + 1, chosen.len(), s.title);
+        println!("{}\n", wrap(s.story, 90));
+        let t = Instant::now();
+        (s.run)(&tour_ctx).with_context(|| format!("tour step {}", s.name))?;
+        println!("({} took {:.1?})\n", s.name, t.elapsed());
+    }
+    println!("Tour done in {:.1?}; its namespace is removed.", start.elapsed());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        if line > 0 && line + 1 + word.len() > width {
+            out.push('\n');
+            line = 0;
+        } else if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += word.len();
+    }
+    out
+}
