@@ -12,6 +12,7 @@
 //! |---|---|
 //! | [`sys`] | the only place that calls the OS: futex wait/wake, process identity and liveness, clocks |
 //! | [`shm`] | the [`ShmSafe`](shm::ShmSafe) marker for types that may live in a shared mapping |
+//! | [`ns`] | the namespace: a directory that is the table of IPC objects; keys, ids, headers, two-phase creation |
 //! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff) |
 //!
 //! ## Example: a robust mutex
@@ -27,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod atomic;
+pub mod ns;
 pub mod shm;
 pub mod sync;
 pub mod sys;

@@ -18,7 +18,8 @@ mod process;
 
 pub use futex::{FutexWait, futex_wait, futex_wake};
 pub use process::{
-    Liveness, ProcessId, cpus_available, cpus_online, current_pid, current_tid, liveness,
+    Liveness, ProcessId, cpus_available, cpus_online, current_pid, current_tid, current_uid,
+    liveness,
 };
 
 use std::time::Duration;

@@ -213,6 +213,13 @@ fn current_tid_slow() -> u32 {
     tid
 }
 
+/// The calling process's real user id.
+#[doc(alias = "getuid")]
+pub fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
 /// The calling process's id.
 #[doc(alias = "getpid")]
 pub fn current_pid() -> u32 {
