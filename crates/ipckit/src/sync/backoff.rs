@@ -130,7 +130,7 @@ pub(crate) fn spin_until(max: Duration, mut ready: impl FnMut() -> bool) -> bool
         }
         let hit = spin_for(Duration::from_nanos(budget as u64), &mut ready);
         BUDGET.with(|b| {
-            let (ns, _) = b.get();
+            let ns = b.get().0.min(max_ns);
             let next = if hit {
                 (ns.max(if probe { PROBE_NS } else { 0 }).saturating_mul(2)).clamp(PROBE_NS, max_ns)
             } else if ns / 2 < PROBE_NS {

@@ -632,12 +632,15 @@ mod tests {
     fn waiter_sleeping_on_dead_owner_wakes_within_a_second() {
         let m = Arc::new(Mutex::new(0));
         let (tx, rx) = std::sync::mpsc::channel();
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
         let m2 = m.clone();
         let owner = std::thread::spawn(move || {
             let g = m2.lock().unwrap();
+            locked_tx.send(()).unwrap();
             rx.recv().unwrap();
             std::mem::forget(g);
         });
+        locked_rx.recv_timeout(Duration::from_secs(10)).unwrap();
         let m3 = m.clone();
         let waiter = std::thread::spawn(move || {
             let r = m3.lock();
