@@ -2,6 +2,7 @@
 
 mod mutex;
 mod sem_pingpong;
+mod shm_attach;
 
 use crate::harness::Report;
 
@@ -29,6 +30,11 @@ pub fn all() -> Vec<Scenario> {
             name: "sem-pingpong",
             about: "round trip between two processes: ipckit Semaphore, sem_t, SysV semop, pipes",
             run: sem_pingpong::run,
+        },
+        Scenario {
+            name: "shm-attach",
+            about: "segment create+attach+detach, and attach of an existing one, vs System V shm",
+            run: shm_attach::run,
         },
     ]
 }

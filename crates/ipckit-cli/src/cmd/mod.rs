@@ -2,4 +2,8 @@
 
 pub mod child;
 pub mod demo;
+pub mod ls;
+pub mod objects;
+pub mod rm;
+pub mod shm;
 pub mod tour;

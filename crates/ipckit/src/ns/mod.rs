@@ -327,6 +327,11 @@ impl Namespace {
                 "a private object has no key to look it up by: use its id".into(),
             ));
         }
-        Entry::read(&self.path_of(kind, key), kind)
+        Entry::read(&self.path_of(kind, key), kind).map_err(|e| match e {
+            ObjectError::NotFound { kind, .. } => {
+                ObjectError::NotFound { kind, what: format!("key {key}") }
+            }
+            e => e,
+        })
     }
 }
