@@ -38,7 +38,7 @@ macro_rules! impl_shm_safe {
 }
 impl_shm_safe!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
 
-#[cfg(not(loom))]
+// std's atomics (also under loom: these are the real ones, used in mappings).
 mod atomics {
     use super::ShmSafe;
     use std::sync::atomic::*;
