@@ -335,3 +335,11 @@ impl Namespace {
         })
     }
 }
+
+/// A private namespace in a temporary directory, for unit tests.
+#[cfg(all(test, not(loom)))]
+pub(crate) fn test_namespace() -> (tempfile::TempDir, Namespace) {
+    let d = tempfile::tempdir().unwrap();
+    let ns = Namespace::at(&d.path().join("ns")).unwrap();
+    (d, ns)
+}

@@ -398,11 +398,7 @@ impl Drop for Attachment {
 mod tests {
     use super::*;
 
-    fn ns() -> (tempfile::TempDir, Namespace) {
-        let d = tempfile::tempdir().unwrap();
-        let ns = Namespace::at(&d.path().join("ns")).unwrap();
-        (d, ns)
-    }
+    use crate::ns::test_namespace as ns;
 
     #[test]
     fn create_attach_write_read_and_count() {

@@ -146,6 +146,20 @@ impl RawMutex {
         }
     }
 
+    /// The fast path: `0 → tid` in one compare-and-swap.
+    #[inline]
+    fn try_lock_fast(&self) -> bool {
+        let me = Self::me();
+        // Acquire: pairs with the Release in `unlock`, so the previous critical section
+        // happens-before ours.
+        let won =
+            self.word.compare_exchange(0, me.pid, Ordering::Acquire, Ordering::Relaxed).is_ok();
+        if won {
+            self.acquired(me);
+        }
+        won
+    }
+
     /// Takes over a lock whose owner died; `seen` is the exact word observed.
     fn take_over(&self, seen: u32, me: ProcessId) -> bool {
         let new = me.pid | INCONSISTENT | WAITERS;
@@ -242,11 +256,7 @@ unsafe impl RawLock for RawMutex {
 
     #[inline]
     fn lock(&self) -> Result<Acquired, RawLockError> {
-        let me = Self::me();
-        // Acquire: pairs with the Release in `unlock`, so the previous critical section
-        // happens-before ours.
-        if self.word.compare_exchange(0, me.pid, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-            self.acquired(me);
+        if self.try_lock_fast() {
             return Ok(Acquired::Clean);
         }
         self.lock_contended(None)
@@ -282,9 +292,7 @@ unsafe impl RawLock for RawMutex {
     }
 
     fn lock_timeout(&self, timeout: Duration) -> Result<Acquired, RawLockError> {
-        let me = Self::me();
-        if self.word.compare_exchange(0, me.pid, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-            self.acquired(me);
+        if self.try_lock_fast() {
             return Ok(Acquired::Clean);
         }
         self.lock_contended(Some(Instant::now() + timeout))
