@@ -16,6 +16,7 @@
 mod file;
 mod futex;
 mod process;
+mod sleepers;
 
 pub use file::{allocate, count_flocks, lock_shared};
 pub use futex::{FutexWait, futex_wait, futex_wake};
@@ -23,6 +24,7 @@ pub use process::{
     Liveness, ProcessId, cpus_available, cpus_online, current_pid, current_tid, current_uid,
     liveness,
 };
+pub use sleepers::{FutexSleeper, futex_sleepers};
 
 use std::time::Duration;
 
