@@ -4,8 +4,10 @@
 
 mod support;
 
+use ipckit::ns::waits::{Part, WaitSnapshot};
 use ipckit::ns::{CreateMode, Key, Namespace, ObjectError, ObjectFile, ObjectKind};
 use ipckit::shm::Segment;
+use ipckit::sync::Mutex;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -20,6 +22,7 @@ fn main() {
             ("remove_while_another_process_is_attached", remove_while_attached),
             ("other_user_is_denied_a_0600_segment", permission_denied_for_other_user),
             ("creator_killed_midway_leaves_nothing_visible", creator_killed_midway),
+            ("two_process_mutex_deadlock_is_seen_live", mutex_deadlock_seen_live),
         ],
         child,
     );
@@ -77,6 +80,19 @@ fn child(role: &str, args: &[String]) {
                     Ok(())
                 },
             );
+        }
+        "lock-two" => {
+            let seg = Segment::open(&ns, Key(0x56)).unwrap();
+            let a = seg.attach().unwrap();
+            let (first, second): (usize, usize) =
+                (args[1].parse().unwrap(), args[2].parse().unwrap());
+            let _g1 = a.get::<Mutex<u64>>(first).unwrap().lock().unwrap();
+            std::fs::write(format!("{}/holds.{first}", args[0]), b"").unwrap();
+            let other = format!("{}/holds.{second}", args[0]);
+            assert!(eventually(support::LIMIT, || Path::new(&other).exists()));
+            // Deadlock: the other process holds `second` and waits for `first`.
+            let _g2 = a.get::<Mutex<u64>>(second).unwrap().lock();
+            unreachable!("the deadlock ended");
         }
         other => panic!("unknown role {other}"),
     }
@@ -189,4 +205,34 @@ fn creator_killed_midway() {
     Segment::create(&ns, Key(0x55), 64, 0o600).unwrap();
     // The dead creator's temporary file is garbage, and is collected.
     assert_eq!(ns.collect_garbage(), 1);
+}
+
+/// Two processes lock two mutexes of a segment in opposite orders: the live snapshot shows
+/// each waiting for the mutex the other holds.
+fn mutex_deadlock_seen_live() {
+    let d = scratch();
+    let dir = d.path().to_str().unwrap();
+    let ns = ns_at(dir);
+    let seg = Segment::create(&ns, Key(0x56), 4096, 0o600).unwrap();
+    let mut a = spawn("lock-two", &[dir, "0", "64"]);
+    let mut b = spawn("lock-two", &[dir, "64", "0"]);
+    let (pa, pb) = (a.id(), b.id());
+    let mut snap = WaitSnapshot::default();
+    let seen = eventually(Duration::from_secs(20), || {
+        snap = WaitSnapshot::take(&ns).unwrap();
+        snap.waits.len() == 2
+    });
+    a.kill().unwrap();
+    b.kill().unwrap();
+    let _ = (a.wait(), b.wait());
+    assert!(seen, "no deadlock seen: {snap:?}");
+    let waits_for =
+        |pid: u32| snap.waits.iter().find(|e| e.pid == pid).map(|e| e.resource.part.clone());
+    let holds =
+        |pid: u32| snap.holds.iter().find(|e| e.pid == pid).map(|e| e.resource.part.clone());
+    assert_eq!(waits_for(pa), Some(Part::Mutex { offset: 64 }));
+    assert_eq!(waits_for(pb), Some(Part::Mutex { offset: 0 }));
+    assert_eq!(holds(pa), Some(Part::Mutex { offset: 0 }));
+    assert_eq!(holds(pb), Some(Part::Mutex { offset: 64 }));
+    assert!(snap.waits.iter().all(|e| e.resource.id == seg.id()));
 }

@@ -31,6 +31,7 @@
 mod header;
 mod key;
 mod object;
+pub mod waits;
 
 pub use header::{Header, LAYOUT_VERSION, MAGIC};
 pub use key::{Key, ParseKeyError};

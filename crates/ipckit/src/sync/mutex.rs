@@ -105,6 +105,14 @@ impl RawMutex {
         (tid != 0 && w != NOT_RECOVERABLE).then_some(tid)
     }
 
+    /// The owner's thread id if `word` is a value a *waiter* sleeps on (an owner and the
+    /// `WAITERS` bit): for detectors that find a thread asleep on a word and ask whether it
+    /// is a mutex, and whose.
+    pub fn owner_of_waited_word(word: u32) -> Option<u32> {
+        let tid = word & TID_MASK;
+        (word & WAITERS != 0 && tid != 0 && tid != NOT_RECOVERABLE).then_some(tid)
+    }
+
     #[inline]
     fn me() -> ProcessId {
         #[cfg(loom)]

@@ -22,7 +22,7 @@ pub use file::{allocate, count_flocks, lock_shared};
 pub use futex::{FutexWait, futex_wait, futex_wake};
 pub use process::{
     Liveness, ProcessId, cpus_available, cpus_online, current_pid, current_tid, current_uid,
-    liveness,
+    liveness, thread_group_of,
 };
 pub use sleepers::{FutexSleeper, futex_sleepers};
 

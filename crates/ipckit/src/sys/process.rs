@@ -213,6 +213,12 @@ fn current_tid_slow() -> u32 {
     tid
 }
 
+/// The process (thread group) that thread `tid` belongs to, from `/proc/TID/status`.
+pub fn thread_group_of(tid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    text.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|v| v.trim().parse().ok())
+}
+
 /// The calling process's real user id.
 #[doc(alias = "getuid")]
 pub fn current_uid() -> u32 {
