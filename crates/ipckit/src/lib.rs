@@ -13,6 +13,7 @@
 //! | [`sys`] | the only place that calls the OS: futex wait/wake, process identity and liveness, clocks |
 //! | [`shm`] | the [`ShmSafe`](shm::ShmSafe) marker for types that may live in a shared mapping |
 //! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff) |
+//! | [`deadlock`] | the matrix detection algorithm, resource-allocation graphs, the banker's algorithm (pure, no OS calls) |
 //!
 //! ## Example: a robust mutex
 //!
@@ -27,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod atomic;
+pub mod deadlock;
 pub mod shm;
 pub mod sync;
 pub mod sys;
