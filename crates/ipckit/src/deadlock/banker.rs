@@ -13,7 +13,7 @@
 //! the banker can no longer guarantee that everyone finishes if everyone asks for their
 //! maximum.
 
-use super::detect::detect_with;
+use super::detect::{Detection, detect_with};
 use super::scenario::{Matrix, Scenario};
 
 /// The scenario has no `maximum` matrix, so the banker cannot compute needs (EINVAL).
@@ -159,8 +159,16 @@ impl Banker {
 
     /// A safe sequence of the current state, or `None` if it is unsafe. Never blocks.
     pub fn is_safe(&self) -> Option<Vec<usize>> {
-        let d = detect_with(&self.available, &self.allocation, &self.need);
+        let d = self.safety();
         d.deadlocked.is_empty().then_some(d.order)
+    }
+
+    /// The safety check in full, to show how it went: the detection algorithm run with `need`
+    /// as the request matrix. `order` is the (possibly partial) sequence, each step carries
+    /// the work vector after that process returned its allocation, and `deadlocked` lists the
+    /// processes that might not finish (empty: safe).
+    pub fn safety(&self) -> Detection {
+        detect_with(&self.available, &self.allocation, &self.need)
     }
 
     /// Process `process` asks for `request` more instances. Granted only if

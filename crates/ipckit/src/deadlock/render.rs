@@ -123,16 +123,16 @@ fn xml_escape(s: &str) -> String {
 pub fn svg(s: &Scenario, d: &Detection) -> String {
     const GAP: f64 = 90.0;
     const MARGIN: f64 = 40.0;
-    const PY: f64 = 80.0;
-    const RY: f64 = 250.0;
+    const PY: f64 = 95.0;
+    const RY: f64 = 265.0;
     const PR: f64 = 22.0;
     const RW: f64 = 64.0;
     const RH: f64 = 34.0;
     let h = Highlight::new(s, d);
     let (n, m) = (s.process_count(), s.resource_count());
-    let inner = (n.max(m).max(1) as f64) * GAP;
+    let inner = ((n.max(m).max(1) as f64) * GAP).max(560.0);
     let width = inner + 2.0 * MARGIN;
-    let height = RY + RH / 2.0 + 90.0;
+    let height = RY + RH / 2.0 + 100.0;
     let px = |i: usize| MARGIN + (i as f64 + 0.5) * inner / n as f64;
     let rx = |j: usize| MARGIN + (j as f64 + 0.5) * inner / m as f64;
 
@@ -147,8 +147,8 @@ pub fn svg(s: &Scenario, d: &Detection) -> String {
     for (id, color) in [("arrow", BLACK), ("arrow-red", RED)] {
         let _ = writeln!(
             o,
-            "  <marker id=\"{id}\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" \
-             markerHeight=\"8\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" \
+            "  <marker id=\"{id}\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"9\" \
+             markerHeight=\"9\" markerUnits=\"userSpaceOnUse\" orient=\"auto-start-reverse\"><path d=\"M 0 0 L 10 5 L 0 10 z\" \
              fill=\"{color}\"/></marker>"
         );
     }
@@ -174,26 +174,29 @@ pub fn svg(s: &Scenario, d: &Detection) -> String {
             let req = s.request().get(i, j);
             if req > 0 {
                 let red = h.request_edge(s, i, j);
-                edge(&mut o, p, r, -3.0, Some(PR), None, req, red);
+                edge(&mut o, p, r, 4.0, Some(PR), None, req, red);
             }
             let c = s.allocation().get(i, j);
             if c > 0 {
                 let red = h.hold_edge(i, j);
-                edge(&mut o, r, p, 3.0, None, Some(PR), c, red);
+                edge(&mut o, r, p, 4.0, None, Some(PR), c, red);
             }
         }
     }
+    // Short names inside the circles, as in the textbook; if any is long, all above them.
+    let inside = s.processes().iter().all(|p| p.chars().count() <= 5);
+    let y = if inside { PY + 4.5 } else { PY - PR - 8.0 };
     for i in 0..n {
         let color = if h.process[i] { RED } else { BLACK };
+        let name = s.process_name(i);
         let _ = writeln!(
             o,
             "<circle cx=\"{:.1}\" cy=\"{PY}\" r=\"{PR}\" fill=\"white\" stroke=\"{color}\" \
-             stroke-width=\"2\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" \
+             stroke-width=\"2\"/><text x=\"{:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" \
              fill=\"{color}\">{}</text>",
             px(i),
             px(i),
-            PY + 4.5,
-            xml_escape(s.process_name(i))
+            xml_escape(name)
         );
     }
     for j in 0..m {
@@ -238,15 +241,21 @@ pub fn svg(s: &Scenario, d: &Detection) -> String {
     let _ = writeln!(
         o,
         "<text x=\"{MARGIN}\" y=\"{:.0}\" fill=\"#555555\" font-size=\"11\">circle: process; \
-         rectangle: resource (one dot per instance); process → resource: waits for; resource → \
-         process: holds; red: deadlocked</text>",
-        height - 16.0
+         rectangle: resource, one dot per instance; red: deadlocked</text>",
+        height - 30.0
+    );
+    let _ = writeln!(
+        o,
+        "<text x=\"{MARGIN}\" y=\"{:.0}\" fill=\"#555555\" font-size=\"11\">process → \
+         resource: waits for (label: how many); resource → process: holds</text>",
+        height - 14.0
     );
     let _ = writeln!(o, "</svg>");
     o
 }
 
-/// A straight arrow from `a` to `b`, shifted sideways by `offset`, trimmed to the circle of
+/// A straight arrow from `a` to `b`, shifted sideways by `offset` (to its left when going
+/// from `a` to `b`, so the two arrows between one process and one resource never overlap), trimmed to the circle of
 /// radius `ra`/`rb` at an end (or to the resource rectangle when `None`), with a count label.
 #[allow(clippy::too_many_arguments)]
 fn edge(
