@@ -345,3 +345,54 @@ pub fn explain_safe(s: &Scenario, b: &banker::Banker, d: &Detection) -> String {
     o += &safe_verdict(s, d);
     o
 }
+
+/// The shipped examples, built into the binary for the tour.
+const COURSE: &str = include_str!("../../../../examples/deadlock/course.toml");
+const DEADLOCKED: &str = include_str!("../../../../examples/deadlock/deadlocked.toml");
+const BANKER: &str = include_str!("../../../../examples/deadlock/banker.toml");
+const UNSAFE: &str = include_str!("../../../../examples/deadlock/unsafe.toml");
+
+/// The tour's `deadlock` step: detection on the course's example and on a deadlocked variant,
+/// then the banker's safety check and two requests.
+pub fn tour_step() -> anyhow::Result<()> {
+    let parse = |name: &str, text: &str| {
+        Scenario::from_toml(text).with_context(|| format!("built-in example {name}"))
+    };
+    let course = parse("course.toml", COURSE)?;
+    println!("-- examples/deadlock/course.toml: ipckit deadlock detect --explain");
+    print!("{}", explain_detect(&course, &detect(&course)));
+    let stuck = parse("deadlocked.toml", DEADLOCKED)?;
+    println!("\n-- examples/deadlock/deadlocked.toml: the same, but P3 also wants the cd");
+    let d = detect(&stuck);
+    anyhow::ensure!(d.is_deadlock(), "the deadlocked example must deadlock");
+    print!("{}", explain_detect(&stuck, &d));
+
+    let bank = parse("banker.toml", BANKER)?;
+    println!("\n-- examples/deadlock/banker.toml: ipckit deadlock safe (Silberschatz's example)");
+    let mut b = banker::Banker::new(&bank)?;
+    print!("{}", safe_verdict(&bank, &b.safety()));
+    let show = |v: &[u64]| vector(v);
+    let name = |i: usize| bank.process_name(i).to_string();
+    for (p, req) in [(1usize, [1u64, 0, 2]), (4, [3, 3, 0]), (0, [0, 2, 0])] {
+        match b.request(p, &req) {
+            Ok(seq) => println!(
+                "{} asks for {}: granted, still safe ({})",
+                name(p),
+                show(&req),
+                seq.iter().map(|&i| name(i)).collect::<Vec<_>>().join(", ")
+            ),
+            Err(e) if e.is_wait() => {
+                let why = match e {
+                    banker::RequestError::Unsafe { .. } => "the state would be unsafe",
+                    _ => "not enough is available",
+                };
+                println!("{} asks for {}: must wait, {why}", name(p), show(&req));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let unsafe_state = parse("unsafe.toml", UNSAFE)?;
+    println!("\n-- examples/deadlock/unsafe.toml (Tanenbaum's unsafe state)");
+    print!("{}", safe_verdict(&unsafe_state, &banker::Banker::new(&unsafe_state)?.safety()));
+    Ok(())
+}
