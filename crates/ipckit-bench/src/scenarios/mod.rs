@@ -1,5 +1,6 @@
 //! The benchmark scenarios. Each module measures ipckit next to its peers.
 
+mod deadlock;
 mod mutex;
 mod sem_pingpong;
 
@@ -29,6 +30,16 @@ pub fn all() -> Vec<Scenario> {
             name: "sem-pingpong",
             about: "round trip between two processes: ipckit Semaphore, sem_t, SysV semop, pipes",
             run: sem_pingpong::run,
+        },
+        Scenario {
+            name: "deadlock-detect",
+            about: "matrix detection, 1000x10 / 10000x100 / 100000x10: ipckit vs the textbook rescan",
+            run: deadlock::detect_bench,
+        },
+        Scenario {
+            name: "graph-cycles",
+            about: "resource-allocation graph with 1,000,000 edges: cycles and deadlocked processes",
+            run: deadlock::graph_bench,
         },
     ]
 }

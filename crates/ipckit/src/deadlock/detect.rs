@@ -66,7 +66,8 @@ impl Detection {
 /// rule; the order does, and this rule makes it unique.
 ///
 /// **Cost.** The textbook loop rescans every row after each step: `O(n² m)`. This one does
-/// `O(n m log n)` work in total and re-examines a process only when a release may have
+/// `O(n m log n)` work in total (`O(n m)` when the counts are small, thanks to a counting
+/// sort) and re-examines a process only when a release may have
 /// satisfied it:
 /// * each process keeps a counter of the classes whose request is not yet covered by `A`;
 /// * each class keeps its waiting processes in a queue sorted by their request, with a cursor:
@@ -108,10 +109,12 @@ pub(crate) fn detect_with(available: &[u64], allocation: &Matrix, request: &Matr
     // (request, process), stored back to back (CSR layout) and sorted by request.
     let mut unsatisfied = vec![0u32; n];
     let mut start = vec![0usize; m + 1];
+    let mut max_request = vec![0u64; m];
     for row in request.iter_rows() {
         for (j, &r) in row.iter().enumerate() {
             if r > avail[j] {
                 start[j + 1] += 1;
+                max_request[j] = max_request[j].max(r);
             }
         }
     }
@@ -129,29 +132,42 @@ pub(crate) fn detect_with(available: &[u64], allocation: &Matrix, request: &Matr
             }
         }
     }
+    let mut sorter = Sorter::default();
     for j in 0..m {
-        queue[start[j]..start[j + 1]].sort_unstable_by_key(|e| e.0);
+        sorter.sort(&mut queue[start[j]..start[j + 1]], avail[j] + 1, max_request[j]);
     }
+    // Split for the hot loop: the requests alone (what the cursor compares), the processes.
+    let queue_request: Vec<u64> = queue.iter().map(|e| e.0).collect();
+    let queue_process: Vec<u32> = queue.iter().map(|e| e.1).collect();
+    drop(queue);
     let mut cursor: Vec<usize> = start[..m].to_vec();
+    // The request at each cursor (u64::MAX past the end): a release that leaves A[j] below
+    // it changes nothing for class j, and the queue is not touched.
+    let mut next: Vec<u64> = (0..m)
+        .map(|j| if start[j] < start[j + 1] { queue_request[start[j]] } else { u64::MAX })
+        .collect();
 
     let mut ready: BinaryHeap<Reverse<u32>> =
         (0..n as u32).filter(|&i| unsatisfied[i as usize] == 0).map(Reverse).collect();
-    let mut order = Vec::new();
-    let mut after = Vec::new();
+    let mut order = Vec::with_capacity(n);
+    let mut after = Vec::with_capacity(n * m);
     let mut finished = vec![false; n];
     while let Some(Reverse(p)) = ready.pop() {
         let p = p as usize;
         finished[p] = true;
         order.push(p);
-        for (j, &c) in allocation.row(p).iter().enumerate() {
-            if c == 0 {
+        for (a, c) in avail.iter_mut().zip(allocation.row(p)) {
+            *a += c;
+        }
+        for j in 0..m {
+            let a = avail[j];
+            if a < next[j] {
                 continue;
             }
-            avail[j] += c;
             let end = start[j + 1];
             let mut k = cursor[j];
-            while k < end && queue[k].0 <= avail[j] {
-                let q = queue[k].1 as usize;
+            while k < end && queue_request[k] <= a {
+                let q = queue_process[k] as usize;
                 unsatisfied[q] -= 1;
                 if unsatisfied[q] == 0 {
                     ready.push(Reverse(q as u32));
@@ -159,11 +175,51 @@ pub(crate) fn detect_with(available: &[u64], allocation: &Matrix, request: &Matr
                 k += 1;
             }
             cursor[j] = k;
+            next[j] = if k < end { queue_request[k] } else { u64::MAX };
         }
         after.extend_from_slice(&avail);
     }
     let deadlocked = (0..n).filter(|&i| !finished[i]).collect();
     Detection { deadlocked, order, resources: m, after }
+}
+
+/// Sorts queue segments by request: a counting sort when the requests span a small range
+/// (the common case: counts are small numbers), otherwise pattern-defeating quicksort.
+#[derive(Default)]
+struct Sorter {
+    counts: Vec<usize>,
+    scratch: Vec<(u64, u32)>,
+}
+
+impl Sorter {
+    /// Sorts `seg`, whose requests all lie in `lo..=hi`.
+    fn sort(&mut self, seg: &mut [(u64, u32)], lo: u64, hi: u64) {
+        if seg.len() < 2 {
+            return;
+        }
+        let range = hi - lo + 1;
+        if range > (4 * seg.len() as u64).max(1024) {
+            seg.sort_unstable_by_key(|e| e.0);
+            return;
+        }
+        let range = range as usize;
+        self.counts.clear();
+        self.counts.resize(range + 1, 0);
+        for e in seg.iter() {
+            self.counts[(e.0 - lo) as usize + 1] += 1;
+        }
+        for k in 0..range {
+            self.counts[k + 1] += self.counts[k];
+        }
+        self.scratch.clear();
+        self.scratch.resize(seg.len(), (0, 0));
+        for &e in seg.iter() {
+            let slot = &mut self.counts[(e.0 - lo) as usize];
+            self.scratch[*slot] = e;
+            *slot += 1;
+        }
+        seg.copy_from_slice(&self.scratch);
+    }
 }
 
 /// The matrix algorithm exactly as the textbook runs it by hand: scan the rows from the top

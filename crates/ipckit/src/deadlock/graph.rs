@@ -208,41 +208,37 @@ impl ResourceGraph {
         Ok(())
     }
 
-    /// Node numbering for the algorithms: processes `0..n`, resources `n..n+m`.
-    fn node(&self, v: u32) -> Node {
-        let v = v as usize;
-        if v < self.processes { Node::Process(v) } else { Node::Resource(v - self.processes) }
-    }
-
-    /// Adjacency in CSR form: `(start, targets)`; the edges of `v` are
-    /// `targets[start[v]..start[v + 1]]`, waits in insertion order.
-    fn adjacency(&self) -> (Vec<u32>, Vec<u32>) {
+    /// The wait-for graph: an edge `P → Q` labelled `R` for every `P → R → Q` (P waits for
+    /// R, which Q holds). Resources have at most one outgoing edge, so every cycle of the
+    /// resource graph is a cycle of this one with the resources as labels, and the algorithms
+    /// run on half the nodes. A wait for a free resource leads nowhere and is dropped.
+    ///
+    /// CSR form `(start, targets, labels)`: the edges of process `p` go to
+    /// `targets[start[p]..start[p + 1]]` through the resources `labels[..]` at the same
+    /// positions, in insertion order.
+    fn wait_for(&self) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
         let n = self.processes;
-        let v = n + self.holder.len();
-        let mut start = vec![0u32; v + 1];
-        for &(p, _) in &self.waits {
-            start[p as usize + 1] += 1;
-        }
-        for (j, h) in self.holder.iter().enumerate() {
-            if h.is_some() {
-                start[n + j + 1] += 1;
+        let mut start = vec![0u32; n + 1];
+        for &(p, r) in &self.waits {
+            if self.holder[r as usize].is_some() {
+                start[p as usize + 1] += 1;
             }
         }
-        for k in 0..v {
+        for k in 0..n {
             start[k + 1] += start[k];
         }
         let mut fill = start.clone();
-        let mut targets = vec![0u32; start[v] as usize];
+        let mut targets = vec![0u32; start[n] as usize];
+        let mut labels = vec![0u32; start[n] as usize];
         for &(p, r) in &self.waits {
-            targets[fill[p as usize] as usize] = n as u32 + r;
-            fill[p as usize] += 1;
-        }
-        for (j, h) in self.holder.iter().enumerate() {
-            if let Some(h) = h {
-                targets[fill[n + j] as usize] = *h;
+            if let Some(h) = self.holder[r as usize] {
+                let k = fill[p as usize] as usize;
+                targets[k] = h;
+                labels[k] = r;
+                fill[p as usize] += 1;
             }
         }
-        (start, targets)
+        (start, targets, labels)
     }
 
     /// The cycles, one per knot of mutually waiting processes: for every strongly connected
@@ -252,26 +248,34 @@ impl ResourceGraph {
     /// Why not every cycle: a graph can hold exponentially many elementary cycles (Johnson
     /// 1975), but each strongly connected component is one deadlock, and one cycle shows it.
     /// The components come from Tarjan's algorithm (1972), iterative so a million-node chain
-    /// cannot overflow the stack; each cycle from a breadth-first search inside its component.
-    /// `O(V + E)` time. Deterministic for a given insertion order of the edges.
+    /// cannot overflow the stack, run on the wait-for graph (processes only); each cycle from a
+    /// breadth-first search inside its component. `O(V + E)` time. Deterministic for a given
+    /// insertion order of the edges.
     pub fn cycles(&self) -> Vec<Cycle> {
-        let (start, targets) = self.adjacency();
+        let (start, targets, labels) = self.wait_for();
+        let n = self.processes;
         let comp = tarjan(&start, &targets);
-        let v = start.len() - 1;
-        // Size of each component and its smallest process.
         let components = comp.iter().copied().max().map_or(0, |c| c as usize + 1);
+        // A component has a cycle if it has two processes or a process waits for itself
+        // (for a resource it holds). Its representative: its smallest process.
         let mut size = vec![0u32; components];
-        let mut first: Vec<Option<u32>> = vec![None; components];
+        let mut first = vec![u32::MAX; components];
         for (x, &c) in comp.iter().enumerate() {
             size[c as usize] += 1;
-            if x < self.processes && first[c as usize].is_none() {
-                first[c as usize] = Some(x as u32);
+            first[c as usize] = first[c as usize].min(x as u32);
+        }
+        let mut self_loop = vec![false; components];
+        for x in 0..n {
+            let edges = &targets[start[x] as usize..start[x + 1] as usize];
+            if edges.contains(&(x as u32)) {
+                self_loop[comp[x] as usize] = true;
             }
         }
         let mut roots: Vec<u32> =
-            (0..components).filter(|&c| size[c] > 1).filter_map(|c| first[c]).collect();
+            (0..components).filter(|&c| size[c] > 1 || self_loop[c]).map(|c| first[c]).collect();
         roots.sort_unstable();
-        let mut parent = vec![u32::MAX; v];
+        // parent[y] = (x, r): the search reached y from x through resource r.
+        let mut parent = vec![(u32::MAX, 0u32); n];
         let mut out = Vec::with_capacity(roots.len());
         let mut frontier = std::collections::VecDeque::new();
         for s in roots {
@@ -279,28 +283,32 @@ impl ResourceGraph {
             // Breadth-first search from s inside its component until an edge returns to s.
             frontier.clear();
             frontier.push_back(s);
-            parent[s as usize] = s;
-            let mut last = None;
+            parent[s as usize] = (s, 0);
+            let mut closing = None;
             'bfs: while let Some(x) = frontier.pop_front() {
-                for &y in &targets[start[x as usize] as usize..start[x as usize + 1] as usize] {
+                let range = start[x as usize] as usize..start[x as usize + 1] as usize;
+                for (&y, &r) in targets[range.clone()].iter().zip(&labels[range]) {
                     if comp[y as usize] != c {
                         continue;
                     }
                     if y == s {
-                        last = Some(x);
+                        closing = Some((x, r));
                         break 'bfs;
                     }
-                    if parent[y as usize] == u32::MAX {
-                        parent[y as usize] = x;
+                    if parent[y as usize].0 == u32::MAX {
+                        parent[y as usize] = (x, r);
                         frontier.push_back(y);
                     }
                 }
             }
-            let mut x = last.expect("a component of two or more nodes has a cycle through s");
-            let mut nodes = vec![self.node(x)];
+            let (mut x, r) = closing.expect("a cyclic component has a cycle through s");
+            // Walk back from the last process to s, collecting P and R in reverse.
+            let mut nodes = vec![Node::Resource(r as usize), Node::Process(x as usize)];
             while x != s {
-                x = parent[x as usize];
-                nodes.push(self.node(x));
+                let (px, pr) = parent[x as usize];
+                nodes.push(Node::Resource(pr as usize));
+                nodes.push(Node::Process(px as usize));
+                x = px;
             }
             nodes.reverse();
             out.push(Cycle { nodes });
@@ -312,34 +320,38 @@ impl ResourceGraph {
     /// directly or through a chain of holders, for a resource held on a cycle. This is the
     /// set [`detect`](super::detect) reports for the same single-instance scenario.
     pub fn deadlocked(&self) -> Vec<usize> {
-        let (start, targets) = self.adjacency();
+        let (start, targets, _) = self.wait_for();
+        let n = self.processes;
         let comp = tarjan(&start, &targets);
-        let v = start.len() - 1;
         let components = comp.iter().copied().max().map_or(0, |c| c as usize + 1);
         let mut size = vec![0u32; components];
         for &c in &comp {
             size[c as usize] += 1;
         }
         // Reverse edges, then mark everything that can reach a cyclic component.
-        let mut rstart = vec![0u32; v + 1];
+        let mut rstart = vec![0u32; n + 1];
         for &t in &targets {
             rstart[t as usize + 1] += 1;
         }
-        for k in 0..v {
+        for k in 0..n {
             rstart[k + 1] += rstart[k];
         }
         let mut fill = rstart.clone();
         let mut sources = vec![0u32; targets.len()];
-        for x in 0..v {
+        let mut stuck = vec![false; n];
+        let mut stack: Vec<u32> = Vec::new();
+        for x in 0..n {
             for &y in &targets[start[x] as usize..start[x + 1] as usize] {
                 sources[fill[y as usize] as usize] = x as u32;
                 fill[y as usize] += 1;
+                if y as usize == x && !stuck[x] {
+                    stuck[x] = true; // waits for what it holds itself
+                    stack.push(x as u32);
+                }
             }
         }
-        let mut stuck = vec![false; v];
-        let mut stack: Vec<u32> = Vec::new();
-        for x in 0..v {
-            if size[comp[x] as usize] > 1 {
+        for x in 0..n {
+            if size[comp[x] as usize] > 1 && !stuck[x] {
                 stuck[x] = true;
                 stack.push(x as u32);
             }
@@ -352,7 +364,7 @@ impl ResourceGraph {
                 }
             }
         }
-        (0..self.processes).filter(|&i| stuck[i]).collect()
+        (0..n).filter(|&i| stuck[i]).collect()
     }
 }
 
