@@ -134,7 +134,7 @@ pub(crate) fn detect_with(available: &[u64], allocation: &Matrix, request: &Matr
     }
     let mut sorter = Sorter::default();
     for j in 0..m {
-        sorter.sort(&mut queue[start[j]..start[j + 1]], avail[j] + 1, max_request[j]);
+        sorter.sort(&mut queue[start[j]..start[j + 1]], avail[j].saturating_add(1), max_request[j]);
     }
     // Split for the hot loop: the requests alone (what the cursor compares), the processes.
     let queue_request: Vec<u64> = queue.iter().map(|e| e.0).collect();

@@ -336,19 +336,32 @@ impl Scenario {
     /// counts, more allocated than exists, `available` not equal to E minus the allocation,
     /// a request that could never be met, an allocation above the maximum.
     pub fn from_input(input: ScenarioInput) -> Result<Scenario, ScenarioError> {
-        let m = input.existing.len();
-        let n = input.allocation.len();
-        let resources = names(input.resources, m, "resources", "resource classes", "R")?;
-        let processes = names(input.processes, n, "processes", "processes", "P")?;
+        Scenario::build(Parts {
+            processes: input.processes,
+            resources: input.resources,
+            existing: &input.existing,
+            available: input.available.as_deref(),
+            allocation: &input.allocation,
+            request: input.request.as_deref(),
+            maximum: input.maximum.as_deref(),
+        })
+    }
+
+    /// The checks of [`Scenario::from_input`], for signed (file) or unsigned (code) counts.
+    fn build<T: Count>(parts: Parts<'_, T>) -> Result<Scenario, ScenarioError> {
+        let m = parts.existing.len();
+        let n = parts.allocation.len();
+        let resources = names(parts.resources, m, "resources", "resource classes", "R")?;
+        let processes = names(parts.processes, n, "processes", "processes", "P")?;
         let ctx = Names { processes: &processes, resources: &resources };
 
-        let existing = ctx.vector("existing", &input.existing)?;
-        let allocation = ctx.matrix("allocation", &input.allocation)?;
-        let request = match &input.request {
+        let existing = ctx.vector("existing", parts.existing)?;
+        let allocation = ctx.matrix("allocation", parts.allocation)?;
+        let request = match parts.request {
             Some(r) => ctx.matrix("request", r)?,
             None => Matrix::zeros(n, m),
         };
-        let maximum = input.maximum.as_ref().map(|x| ctx.matrix("maximum", x)).transpose()?;
+        let maximum = parts.maximum.map(|x| ctx.matrix("maximum", x)).transpose()?;
 
         // Column sums: Σ C[i][j] <= E[j]; name the row where the sum first exceeds E.
         let mut allocated = vec![0u128; m];
@@ -371,7 +384,7 @@ impl Scenario {
         }
         // Fits in u64: allocated[j] <= existing[j].
         let free: Vec<u64> = (0..m).map(|j| existing[j] - allocated[j] as u64).collect();
-        let available = match &input.available {
+        let available = match parts.available {
             None => free,
             Some(a) => {
                 if a.len() != m {
@@ -429,14 +442,14 @@ impl Scenario {
         allocation: &[Vec<u64>],
         request: &[Vec<u64>],
     ) -> Result<Scenario, ScenarioError> {
-        fn signed(v: &[u64]) -> Vec<i64> {
-            v.iter().map(|&x| i64::try_from(x).unwrap_or(i64::MAX)).collect()
-        }
-        Scenario::from_input(ScenarioInput {
-            existing: signed(existing),
-            allocation: allocation.iter().map(|r| signed(r)).collect(),
-            request: Some(request.iter().map(|r| signed(r)).collect()),
-            ..ScenarioInput::default()
+        Scenario::build(Parts {
+            processes: None,
+            resources: None,
+            existing,
+            available: None,
+            allocation,
+            request: Some(request),
+            maximum: None,
         })
     }
 
@@ -446,11 +459,7 @@ impl Scenario {
     /// As [`Scenario::from_input`], for the maximum's rows.
     pub fn with_maximum(&self, maximum: &[Vec<u64>]) -> Result<Scenario, ScenarioError> {
         let ctx = Names { processes: &self.processes, resources: &self.resources };
-        let signed: Vec<Vec<i64>> = maximum
-            .iter()
-            .map(|r| r.iter().map(|&x| i64::try_from(x).unwrap_or(i64::MAX)).collect())
-            .collect();
-        let max = ctx.matrix("maximum", &signed)?;
+        let max = ctx.matrix("maximum", maximum)?;
         ctx.check_maximum(&self.existing, &self.allocation, &max)?;
         Ok(Scenario { maximum: Some(max), ..self.clone() })
     }
@@ -517,6 +526,36 @@ impl Scenario {
     }
 }
 
+/// A count as written: signed in files (so a negative one can be reported where it is),
+/// unsigned in code.
+trait Count: Copy {
+    /// The count, or the negative number found.
+    fn to_count(self) -> Result<u64, i64>;
+}
+
+impl Count for i64 {
+    fn to_count(self) -> Result<u64, i64> {
+        u64::try_from(self).map_err(|_| self)
+    }
+}
+
+impl Count for u64 {
+    fn to_count(self) -> Result<u64, i64> {
+        Ok(self)
+    }
+}
+
+/// The unchecked parts of a scenario.
+struct Parts<'a, T> {
+    processes: Option<Vec<String>>,
+    resources: Option<Vec<String>>,
+    existing: &'a [T],
+    available: Option<&'a [T]>,
+    allocation: &'a [Vec<T>],
+    request: Option<&'a [Vec<T>]>,
+    maximum: Option<&'a [Vec<T>]>,
+}
+
 /// Names for error messages.
 struct Names<'a> {
     processes: &'a [String],
@@ -524,11 +563,11 @@ struct Names<'a> {
 }
 
 impl Names<'_> {
-    fn vector(&self, name: &'static str, v: &[i64]) -> Result<Vec<u64>, ScenarioError> {
+    fn vector<T: Count>(&self, name: &'static str, v: &[T]) -> Result<Vec<u64>, ScenarioError> {
         v.iter()
             .enumerate()
             .map(|(j, &x)| {
-                u64::try_from(x).map_err(|_| ScenarioError::Negative {
+                x.to_count().map_err(|x| ScenarioError::Negative {
                     place: format!("`{name}` column {} ({})", j + 1, self.resources[j]),
                     value: x,
                 })
@@ -536,7 +575,11 @@ impl Names<'_> {
             .collect()
     }
 
-    fn matrix(&self, name: &'static str, rows: &[Vec<i64>]) -> Result<Matrix, ScenarioError> {
+    fn matrix<T: Count>(
+        &self,
+        name: &'static str,
+        rows: &[Vec<T>],
+    ) -> Result<Matrix, ScenarioError> {
         let (n, m) = (self.processes.len(), self.resources.len());
         if rows.len() != n {
             return Err(ScenarioError::RowCount { matrix: name, found: rows.len(), expected: n });
@@ -554,17 +597,20 @@ impl Names<'_> {
                 });
             }
             for (j, &x) in row.iter().enumerate() {
-                let Ok(x) = u64::try_from(x) else {
-                    return Err(ScenarioError::Negative {
-                        place: format!(
-                            "`{name}` row {} ({}), column {} ({})",
-                            i + 1,
-                            self.processes[i],
-                            j + 1,
-                            self.resources[j]
-                        ),
-                        value: x,
-                    });
+                let x = match x.to_count() {
+                    Ok(x) => x,
+                    Err(x) => {
+                        return Err(ScenarioError::Negative {
+                            place: format!(
+                                "`{name}` row {} ({}), column {} ({})",
+                                i + 1,
+                                self.processes[i],
+                                j + 1,
+                                self.resources[j]
+                            ),
+                            value: x,
+                        });
+                    }
                 };
                 data.push(x);
             }

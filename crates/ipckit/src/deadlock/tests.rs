@@ -100,6 +100,18 @@ fn empty_scenarios() {
     assert_eq!(detect(&s).order, [0, 1]);
 }
 
+#[test]
+fn counts_up_to_u64_max() {
+    let big = u64::MAX;
+    let s = Scenario::new(&[big, 3], &[vec![big - 1, 1], vec![0, 2]], &[vec![1, 0], vec![1, 0]])
+        .unwrap();
+    assert_eq!(s.available(), &[1, 0]);
+    let d = detect(&s);
+    assert_eq!(d.order, [0, 1]);
+    assert_eq!(d.final_available(&s), &[big, 3]);
+    assert_eq!(d, detect_naive(&s));
+}
+
 // ---- bad input: every message names the row and the column ----
 
 #[test]
@@ -473,6 +485,12 @@ proptest! {
         // Same deadlocked set, same order, same intermediate A.
         prop_assert_eq!(&fast, &naive);
         prop_assert_eq!(fast.order.len() + fast.deadlocked.len(), s.process_count());
+    }
+
+    #[test]
+    fn fast_detect_equals_naive_with_large_counts(s in scenario_strategy(14, 4, 1_000_000)) {
+        // Requests spread over a wide range: the comparison sort instead of the counting sort.
+        prop_assert_eq!(detect(&s), detect_naive(&s));
     }
 
     #[test]
