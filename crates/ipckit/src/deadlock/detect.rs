@@ -121,12 +121,15 @@ pub(crate) fn detect_with(available: &[u64], allocation: &Matrix, request: &Matr
     for j in 0..m {
         start[j + 1] += start[j];
     }
+    // Two parallel arrays: the requests (what the cursors compare) and the processes.
     let mut fill = start.clone();
-    let mut queue = vec![(0u64, 0u32); start[m]];
+    let mut queue_request = vec![0u64; start[m]];
+    let mut queue_process = vec![0u32; start[m]];
     for (i, row) in request.iter_rows().enumerate() {
         for (j, &r) in row.iter().enumerate() {
             if r > avail[j] {
-                queue[fill[j]] = (r, i as u32);
+                queue_request[fill[j]] = r;
+                queue_process[fill[j]] = i as u32;
                 fill[j] += 1;
                 unsatisfied[i] += 1;
             }
@@ -134,12 +137,14 @@ pub(crate) fn detect_with(available: &[u64], allocation: &Matrix, request: &Matr
     }
     let mut sorter = Sorter::default();
     for j in 0..m {
-        sorter.sort(&mut queue[start[j]..start[j + 1]], avail[j].saturating_add(1), max_request[j]);
+        let seg = start[j]..start[j + 1];
+        sorter.sort(
+            &mut queue_request[seg.clone()],
+            &mut queue_process[seg],
+            avail[j].saturating_add(1),
+            max_request[j],
+        );
     }
-    // Split for the hot loop: the requests alone (what the cursor compares), the processes.
-    let queue_request: Vec<u64> = queue.iter().map(|e| e.0).collect();
-    let queue_process: Vec<u32> = queue.iter().map(|e| e.1).collect();
-    drop(queue);
     let mut cursor: Vec<usize> = start[..m].to_vec();
     // The request at each cursor (u64::MAX past the end): a release that leaves A[j] below
     // it changes nothing for class j, and the queue is not touched.
@@ -185,40 +190,53 @@ pub(crate) fn detect_with(available: &[u64], allocation: &Matrix, request: &Matr
 
 /// Sorts queue segments by request: a counting sort when the requests span a small range
 /// (the common case: counts are small numbers), otherwise pattern-defeating quicksort.
+/// Either way processes with equal requests stay in index order (not needed for the result,
+/// which does not depend on it, but it keeps the work reproducible).
 #[derive(Default)]
 struct Sorter {
     counts: Vec<usize>,
-    scratch: Vec<(u64, u32)>,
+    pairs: Vec<(u64, u32)>,
 }
 
 impl Sorter {
-    /// Sorts `seg`, whose requests all lie in `lo..=hi`.
-    fn sort(&mut self, seg: &mut [(u64, u32)], lo: u64, hi: u64) {
-        if seg.len() < 2 {
+    /// Sorts the segment `(request, process)` by request; every request lies in `lo..=hi`.
+    fn sort(&mut self, request: &mut [u64], process: &mut [u32], lo: u64, hi: u64) {
+        let len = request.len();
+        if len < 2 {
             return;
         }
         let range = hi - lo + 1;
-        if range > (4 * seg.len() as u64).max(1024) {
-            seg.sort_unstable_by_key(|e| e.0);
+        if range > (4 * len as u64).max(1024) {
+            self.pairs.clear();
+            self.pairs.extend(request.iter().copied().zip(process.iter().copied()));
+            self.pairs.sort_by_key(|e| e.0);
+            for (k, &(r, p)) in self.pairs.iter().enumerate() {
+                request[k] = r;
+                process[k] = p;
+            }
             return;
         }
         let range = range as usize;
         self.counts.clear();
         self.counts.resize(range + 1, 0);
-        for e in seg.iter() {
-            self.counts[(e.0 - lo) as usize + 1] += 1;
+        for &r in request.iter() {
+            self.counts[(r - lo) as usize + 1] += 1;
         }
         for k in 0..range {
             self.counts[k + 1] += self.counts[k];
         }
-        self.scratch.clear();
-        self.scratch.resize(seg.len(), (0, 0));
-        for &e in seg.iter() {
-            let slot = &mut self.counts[(e.0 - lo) as usize];
-            self.scratch[*slot] = e;
+        // Scatter the processes; the requests are then the bucket values, rewritten in order.
+        self.pairs.clear();
+        self.pairs.resize(len, (0, 0));
+        for (&r, &p) in request.iter().zip(process.iter()) {
+            let slot = &mut self.counts[(r - lo) as usize];
+            self.pairs[*slot] = (r, p);
             *slot += 1;
         }
-        seg.copy_from_slice(&self.scratch);
+        for (k, &(r, p)) in self.pairs.iter().enumerate() {
+            request[k] = r;
+            process[k] = p;
+        }
     }
 }
 
