@@ -476,7 +476,12 @@ fn single_instance_strategy() -> impl Strategy<Value = Scenario> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    // No regression files: tests leave nothing behind; a failure prints the minimal case.
+    #![proptest_config(ProptestConfig {
+        cases: 400,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn fast_detect_equals_the_textbook_loop(s in scenario_strategy(14, 5, 3)) {
