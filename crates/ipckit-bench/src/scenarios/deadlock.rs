@@ -145,7 +145,12 @@ pub fn graph_bench(r: &mut Report) -> anyhow::Result<()> {
     let g = build();
     anyhow::ensure!(g.edge_count() == 1_000_000);
     let metric = "ms 1000000 edges";
-    r.push("ipckit ResourceGraph build", metric, ms_median(5, || drop(std::hint::black_box(build()))), "ms");
+    r.push(
+        "ipckit ResourceGraph build",
+        metric,
+        ms_median(5, || drop(std::hint::black_box(build()))),
+        "ms",
+    );
     let cycles = g.cycles();
     r.push(
         "ipckit ResourceGraph::cycles",
