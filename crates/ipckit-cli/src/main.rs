@@ -36,6 +36,8 @@ enum Command {
     Shm(cmd::shm::ShmArgs),
     /// Run one of the classic problems with real processes (`--list` shows them)
     Demo(cmd::demo::DemoArgs),
+    /// Deadlock detection (matrix algorithm), the banker's algorithm, resource graphs
+    Deadlock(cmd::deadlock::DeadlockArgs),
     /// Internal: a role played by a child process of a demo or of the tour
     #[command(name = "__child", hide = true)]
     Child(cmd::child::ChildArgs),
@@ -56,6 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ls(a) => cmd::ls::run(&ctx, a),
         Command::Rm(a) => cmd::rm::run(&ctx, a),
         Command::Shm(a) => cmd::shm::run(&ctx, a),
+        Command::Deadlock(a) => cmd::deadlock::run(&ctx, a),
         Command::Child(a) => cmd::child::run(&ctx, a),
     }
 }

@@ -1,5 +1,6 @@
 //! The benchmark scenarios. Each module measures ipckit next to its peers.
 
+mod deadlock;
 mod mutex;
 mod sem_pingpong;
 mod shm_attach;
@@ -35,6 +36,16 @@ pub fn all() -> Vec<Scenario> {
             name: "shm-attach",
             about: "segment create+attach+detach, and attach of an existing one, vs System V shm",
             run: shm_attach::run,
+        },
+        Scenario {
+            name: "deadlock-detect",
+            about: "matrix detection, 1000x10 / 10000x100 / 100000x10: ipckit vs the textbook rescan",
+            run: deadlock::detect_bench,
+        },
+        Scenario {
+            name: "graph-cycles",
+            about: "resource-allocation graph with 1,000,000 edges: cycles and deadlocked processes",
+            run: deadlock::graph_bench,
         },
     ]
 }

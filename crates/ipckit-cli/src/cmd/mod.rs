@@ -1,6 +1,7 @@
 //! One module per command noun.
 
 pub mod child;
+pub mod deadlock;
 pub mod demo;
 pub mod ls;
 pub mod objects;

@@ -99,6 +99,20 @@ pub const STEPS: &[Step] = &[
                 the way `ipcs` would.",
         run: shm_step,
     },
+    Step {
+        name: "deadlock",
+        title: "Deadlock: detection and avoidance",
+        story: "Coffman (1971): a deadlock needs four conditions at once: mutual exclusion \
+                (a resource is held by one process), hold and wait (holding, a process asks for \
+                more), no preemption (only the holder gives it back) and circular wait (a cycle \
+                of processes, each waiting for the next). With several instances per resource \
+                the course detects it with the vectors E (existing) and A (available) and the \
+                matrices C (allocation) and R (request): let every process whose request fits \
+                in A finish and give back what it holds; whoever is left is deadlocked. The \
+                banker avoids deadlock instead: it grants a request only if some order still \
+                lets every process reach its declared maximum (a safe state).",
+        run: |_ctx| super::deadlock::tour_step(),
+    },
 ];
 
 fn shm_step(ctx: &Context) -> anyhow::Result<()> {
