@@ -10,8 +10,11 @@
 //!
 //! | module | what lives there |
 //! |---|---|
-//! | [`sys`] | the only place that calls the OS: futex wait/wake, process identity and liveness, clocks |
+//! | [`sys`] | the only place that calls the OS: futex wait/wake, process identity and liveness, clocks, file descriptors (pipes, FIFOs, `poll`) |
 //! | [`shm`] | the [`ShmSafe`](shm::ShmSafe) marker for types that may live in a shared mapping |
+//! | [`transport`] | the [`Sender`](transport::Sender) / [`Receiver`](transport::Receiver) traits every message transport implements |
+//! | [`pipe`] | anonymous [`Pipe`](pipe::Pipe)s and [`NamedPipe`](pipe::NamedPipe)s (FIFOs): inheritance, capacity, blocking and non-blocking opens |
+//! | [`net`] | length-prefixed messages over byte streams ([`Framed`](net::Framed): pipes, Unix and TCP sockets) and datagrams ([`Datagrams`](net::Datagrams): UDP, Unix datagram) |
 //! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff) |
 //!
 //! ## Example: a robust mutex
@@ -27,6 +30,9 @@
 #![warn(missing_docs)]
 
 mod atomic;
+pub mod net;
+pub mod pipe;
 pub mod shm;
 pub mod sync;
 pub mod sys;
+pub mod transport;
