@@ -30,6 +30,10 @@ enum Command {
     Tour(cmd::tour::TourArgs),
     /// Run one of the classic problems with real processes (`--list` shows them)
     Demo(cmd::demo::DemoArgs),
+    /// Sockets: the echo server and client over TCP or UDP (loopback by default)
+    Net(cmd::net::NetArgs),
+    /// Run every IPC mechanism between two processes and print the course's comparison table
+    Compare(cmd::compare::CompareArgs),
     /// Internal: a role played by a child process of a demo or of the tour
     #[command(name = "__child", hide = true)]
     Child(cmd::child::ChildArgs),
@@ -47,6 +51,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Tour(a) => cmd::tour::run(&ctx, a),
         Command::Demo(a) => cmd::demo::run(&ctx, a),
+        Command::Net(a) => cmd::net::run(&ctx, a),
+        Command::Compare(a) => cmd::compare::run(&ctx, a),
         Command::Child(a) => cmd::child::run(&ctx, a),
     }
 }

@@ -423,7 +423,8 @@ impl DatagramSocket for UnixDatagram {
 pub struct Datagrams<S: DatagramSocket> {
     sock: S,
     max_frame: usize,
-    scratch: Vec<u8>,
+    send_buf: Vec<u8>,
+    recv_buf: Vec<u8>,
 }
 
 impl<S: DatagramSocket> Datagrams<S> {
@@ -431,7 +432,12 @@ impl<S: DatagramSocket> Datagrams<S> {
     /// [`DEFAULT_MAX_DATAGRAM`] bytes.
     pub fn new(sock: S) -> io::Result<Datagrams<S>> {
         sys::set_nonblocking(sock.as_fd(), true)?;
-        Ok(Datagrams { sock, max_frame: DEFAULT_MAX_DATAGRAM, scratch: Vec::new() })
+        Ok(Datagrams {
+            sock,
+            max_frame: DEFAULT_MAX_DATAGRAM,
+            send_buf: Vec::new(),
+            recv_buf: Vec::new(),
+        })
     }
 
     /// Sets the largest message sent or accepted (the socket's own limit still applies: UDP
@@ -460,11 +466,11 @@ impl<S: DatagramSocket> Datagrams<S> {
 impl<S: DatagramSocket> Sender for Datagrams<S> {
     fn send_timeout_opt(&mut self, msg: &[u8], timeout: Option<Duration>) -> Result<()> {
         let deadline = deadline_of(timeout);
-        self.scratch.clear();
-        encode_frame(msg, self.max_frame, &mut self.scratch)?;
+        self.send_buf.clear();
+        encode_frame(msg, self.max_frame, &mut self.send_buf)?;
         loop {
-            match self.sock.send_datagram(&self.scratch) {
-                Ok(n) if n == self.scratch.len() => return Ok(()),
+            match self.sock.send_datagram(&self.send_buf) {
+                Ok(n) if n == self.send_buf.len() => return Ok(()),
                 Ok(n) => {
                     return Err(TransportError::TruncatedFrame {
                         expected: msg.len(),
@@ -493,13 +499,13 @@ impl<S: DatagramSocket> Receiver for Datagrams<S> {
         let deadline = deadline_of(timeout);
         // One byte more than the largest frame, so that an oversized datagram shows.
         let cap = HEADER_LEN + self.max_frame + 1;
-        if self.scratch.len() < cap {
-            self.scratch.resize(cap, 0);
+        if self.recv_buf.len() < cap {
+            self.recv_buf.resize(cap, 0);
         }
         loop {
-            match self.sock.recv_datagram(&mut self.scratch[..cap]) {
+            match self.sock.recv_datagram(&mut self.recv_buf[..cap]) {
                 Ok(n) => {
-                    let payload = decode_datagram(&self.scratch[..n], self.max_frame)?;
+                    let payload = decode_datagram(&self.recv_buf[..n], self.max_frame)?;
                     buf.clear();
                     buf.extend_from_slice(payload);
                     return Ok(payload.len());

@@ -430,19 +430,46 @@ impl NamedPipe {
         Ok(PipeReader { file: self.open(libc::O_RDONLY | libc::O_NONBLOCK)? })
     }
 
-    /// Opens the read end, waiting at most `timeout` for a writer to open the other end
-    /// (opens without blocking, then waits in `poll(2)` for the first writer). The end returned
-    /// is blocking. Errors: [`PipeError::Timeout`], and those of
-    /// [`open_reader`](Self::open_reader).
+    /// Opens the read end, waiting at most `timeout` for a process to open the write end. The
+    /// end returned is blocking.
+    ///
+    /// A FIFO offers no way to wait for a writer with a timeout (`poll` on a read end reports
+    /// data or hang-up, not the arrival of a writer), so the blocking open runs on a helper
+    /// thread. On timeout the helper is released by opening the write end here for a moment
+    /// (which a pending reader lets succeed) and both ends are closed again; a writer that
+    /// arrives in that same instant may then see its reader vanish (`EPIPE`).
+    ///
+    /// Errors: [`PipeError::Timeout`], and those of [`open_reader`](Self::open_reader).
     pub fn open_reader_timeout(&self, timeout: Duration) -> Result<PipeReader, PipeError> {
-        let r = self.try_open_reader()?;
-        // On Linux, poll on a FIFO read end reports nothing until a writer has opened it
-        // (then data, or POLLHUP once it closed again).
-        if !sys::poll_fd(r.as_fd(), sys::Readiness::Read, Some(timeout))? {
-            return Err(PipeError::Timeout);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let fifo = self.clone();
+        std::thread::Builder::new().name("ipckit-fifo-open".into()).spawn(move || {
+            let _ = tx.send(fifo.open_reader());
+        })?;
+        match rx.recv_timeout(timeout) {
+            Ok(r) => return r,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(PipeError::Io(io::Error::other("FIFO open thread vanished")));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
-        r.set_nonblocking(false)?;
-        Ok(r)
+        // Release the helper: it counts as a reader, so a non-blocking open for writing
+        // succeeds (or, if the helper has not reached `open` yet, fails and is retried).
+        let mut release = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_millis(1)) {
+                Ok(_) => return Err(PipeError::Timeout), // the helper's end is closed here
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(PipeError::Timeout);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            match sys::open(&self.path, libc::O_WRONLY | libc::O_NONBLOCK) {
+                Ok(fd) => release.push(fd),
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {}
+                Err(e) => return Err(PipeError::at(&self.path, e)),
+            }
+        }
     }
 
     /// Opens the write end, **blocking until some process opens the read end** (or has it open

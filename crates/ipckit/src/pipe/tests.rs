@@ -195,3 +195,26 @@ fn fifo_between_unrelated_processes() {
     assert!(wait_bounded(writer).success());
     assert_eq!(got, b"over the fifo");
 }
+
+#[test]
+fn fifo_reader_timeout_returns_when_a_writer_opens_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = NamedPipe::create(&dir.path().join("f"), 0o600).unwrap();
+    let f2 = fifo.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let w = f2.open_writer_timeout(LIMIT).unwrap();
+        // Hold the write end until the reader is done.
+        let _ = rx.recv_timeout(LIMIT);
+        drop(w);
+    });
+    let mut r = fifo.open_reader_timeout(LIMIT).unwrap();
+    r.set_nonblocking(true).unwrap();
+    assert_eq!(r.read(&mut [0u8; 4]).unwrap_err().kind(), ErrorKind::WouldBlock);
+    tx.send(()).unwrap();
+    assert_eq!(read_to_end_bounded(&mut r), b"");
+    drop(r);
+    // After a timeout the FIFO is usable again, with no stale reader left behind.
+    assert!(matches!(fifo.open_reader_timeout(Duration::from_millis(20)), Err(PipeError::Timeout)));
+    assert!(matches!(fifo.try_open_writer(), Err(PipeError::NoReader)));
+}
