@@ -62,8 +62,7 @@ struct ServerArgs {
 struct SendArgs {
     #[command(flatten)]
     proto: Proto,
-    /// Address of the echo server
-    #[arg(default_value = DEFAULT_ADDR)]
+    /// Address of the echo server (e.g. 127.0.0.1:7878, the server's default)
     addr: String,
     /// The message
     text: String,
