@@ -39,16 +39,16 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
-    /// The call would have to wait, and was asked not to [`EAGAIN`/`EWOULDBLOCK`]. Nothing was
+    /// The call would have to wait, and was asked not to (`EAGAIN`/`EWOULDBLOCK`). Nothing was
     /// sent or consumed; try again later.
     #[error("the operation would block (EAGAIN)")]
     WouldBlock,
-    /// The timeout passed before the call could complete [`ETIMEDOUT`]. Nothing was sent or
+    /// The timeout passed before the call could complete (`ETIMEDOUT`). Nothing was sent or
     /// consumed.
     #[error("timed out (ETIMEDOUT)")]
     Timeout,
     /// The peer is gone: end of file at a message boundary when receiving, or no reader left
-    /// when sending [`EPIPE`, `ECONNRESET`, `ECONNREFUSED`]. The conversation is over.
+    /// when sending (`EPIPE`, `ECONNRESET`, `ECONNREFUSED`). The conversation is over.
     #[error("the peer closed the connection")]
     Closed,
     /// The peer closed (or a datagram ended) in the middle of a message: its header announced

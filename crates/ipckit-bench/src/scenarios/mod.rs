@@ -1,6 +1,7 @@
 //! The benchmark scenarios. Each module measures ipckit next to its peers.
 
 mod mutex;
+mod pipe_vs_socket;
 mod sem_pingpong;
 
 use crate::harness::Report;
@@ -29,6 +30,11 @@ pub fn all() -> Vec<Scenario> {
             name: "sem-pingpong",
             about: "round trip between two processes: ipckit Semaphore, sem_t, SysV semop, pipes",
             run: sem_pingpong::run,
+        },
+        Scenario {
+            name: "pipe-vs-socket",
+            about: "framed messages between two processes: pipe pair, Unix stream, TCP, UDP (64 B round trip, 4 KiB throughput)",
+            run: pipe_vs_socket::run,
         },
     ]
 }

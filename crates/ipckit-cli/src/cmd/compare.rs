@@ -77,7 +77,7 @@ pub struct Mechanism {
     /// It makes a receiver wait for data (and a sender for room) by itself.
     pub synchronizes_itself: bool,
     /// Sets up the parent's side, starts the child, and returns both.
-    run: fn(&Context, &Workload, &Scratch) -> anyhow::Result<(Child, Box<dyn Duplex>)>,
+    run: fn(&Context, &Workload, &Scratch) -> anyhow::Result<Started>,
     /// Sets up the child's side from its arguments.
     child: fn(&[&str]) -> anyhow::Result<Box<dyn Duplex>>,
 }
@@ -87,6 +87,9 @@ impl std::fmt::Debug for Mechanism {
         f.debug_struct("Mechanism").field("name", &self.name).finish_non_exhaustive()
     }
 }
+
+/// The child process and the parent's end of the mechanism, once set up.
+type Started = (Child, Box<dyn Duplex>);
 
 /// A sender and a receiver in one object.
 pub trait Duplex: Sender + Receiver {}
@@ -455,11 +458,7 @@ impl Receiver for ShmChannel {
     }
 }
 
-fn shm_parent(
-    ctx: &Context,
-    w: &Workload,
-    s: &Scratch,
-) -> anyhow::Result<(Child, Box<dyn Duplex>)> {
+fn shm_parent(ctx: &Context, w: &Workload, s: &Scratch) -> anyhow::Result<Started> {
     let path = s.path("shm");
     let map = Mapping::create(&path, 2 * CHANNEL, 0o600)?;
     for at in [0, CHANNEL] {
@@ -477,11 +476,7 @@ fn shm_child(args: &[&str]) -> anyhow::Result<Box<dyn Duplex>> {
 
 // ---- anonymous pipes ----------------------------------------------------------------------
 
-fn pipe_parent(
-    ctx: &Context,
-    w: &Workload,
-    _: &Scratch,
-) -> anyhow::Result<(Child, Box<dyn Duplex>)> {
+fn pipe_parent(ctx: &Context, w: &Workload, _: &Scratch) -> anyhow::Result<Started> {
     let down = Pipe::new()?; // parent -> child
     let up = Pipe::new()?; // child -> parent
     down.reader.set_inheritable(true)?;
@@ -508,11 +503,7 @@ fn pipe_child(args: &[&str]) -> anyhow::Result<Box<dyn Duplex>> {
 
 // ---- named pipes --------------------------------------------------------------------------
 
-fn fifo_parent(
-    ctx: &Context,
-    w: &Workload,
-    s: &Scratch,
-) -> anyhow::Result<(Child, Box<dyn Duplex>)> {
+fn fifo_parent(ctx: &Context, w: &Workload, s: &Scratch) -> anyhow::Result<Started> {
     let (down, up) = (s.path("down"), s.path("up"));
     let (fdown, fup) = (NamedPipe::create(&down, 0o600)?, NamedPipe::create(&up, 0o600)?);
     let kid = spawn(ctx, "named pipe", w, &[path_str(&down)?, path_str(&up)?])?;
@@ -532,11 +523,7 @@ fn fifo_child(args: &[&str]) -> anyhow::Result<Box<dyn Duplex>> {
 
 // ---- sockets ------------------------------------------------------------------------------
 
-fn unix_parent(
-    ctx: &Context,
-    w: &Workload,
-    s: &Scratch,
-) -> anyhow::Result<(Child, Box<dyn Duplex>)> {
+fn unix_parent(ctx: &Context, w: &Workload, s: &Scratch) -> anyhow::Result<Started> {
     let path = s.path("sock");
     let l = UnixListener::bind(&path)?;
     let kid = spawn(ctx, "unix socket", w, &[path_str(&path)?])?;
@@ -549,11 +536,7 @@ fn unix_child(args: &[&str]) -> anyhow::Result<Box<dyn Duplex>> {
     Ok(Box::new(Framed::new(conn)?))
 }
 
-fn tcp_parent(
-    ctx: &Context,
-    w: &Workload,
-    _: &Scratch,
-) -> anyhow::Result<(Child, Box<dyn Duplex>)> {
+fn tcp_parent(ctx: &Context, w: &Workload, _: &Scratch) -> anyhow::Result<Started> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     let kid = spawn(ctx, "tcp", w, &[&l.local_addr()?.to_string()])?;
     let (conn, _) = accept(&l, || l.accept())?;
@@ -568,11 +551,7 @@ fn tcp_child(args: &[&str]) -> anyhow::Result<Box<dyn Duplex>> {
     Ok(Box::new(Framed::new(conn)?))
 }
 
-fn udp_parent(
-    ctx: &Context,
-    w: &Workload,
-    _: &Scratch,
-) -> anyhow::Result<(Child, Box<dyn Duplex>)> {
+fn udp_parent(ctx: &Context, w: &Workload, _: &Scratch) -> anyhow::Result<Started> {
     let sock = UdpSocket::bind("127.0.0.1:0")?;
     let kid = spawn(ctx, "udp", w, &[&sock.local_addr()?.to_string()])?;
     // The child says hello, so that we learn its address and connect to it.

@@ -99,12 +99,9 @@ pub fn decode_datagram(datagram: &[u8], max: usize) -> Result<&[u8]> {
     }
 }
 
+/// The instant `timeout` from now; `None` (no limit) also for a timeout too large to represent.
 fn deadline_of(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.map(|t| {
-        Instant::now()
-            .checked_add(t)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1 << 32))
-    })
+    timeout.and_then(|t| Instant::now().checked_add(t))
 }
 
 /// Waits for `fd` to be ready until `deadline`; `Err(Timeout)` when it passes.

@@ -16,14 +16,15 @@
 //! child in one of two ways:
 //!
 //! * as one of its standard streams — `Command::stdin(reader)` (ends convert into
-//!   [`Stdio`](std::process::Stdio)): the child reads its stdin;
+//!   [`Stdio`]): the child reads its stdin;
 //! * under its own number — [`set_inheritable(true)`](PipeReader::set_inheritable) on the end,
 //!   pass its number ([`AsRawFd::as_raw_fd`]) on the command line, spawn, then drop the
 //!   parent's copy. The child takes it with `OwnedFd::from_raw_fd(n)` and
 //!   [`PipeReader::try_from`]. Another thread that spawns at the same moment would also
 //!   inherit the end: do this from one thread, or use the first way.
 //!
-//! ```
+//! ```no_run
+//! // (Run by the tests in `pipe::tests`, with a timeout on the child.)
 //! use ipckit::pipe::Pipe;
 //! use std::io::{Read, Write};
 //! use std::process::{Command, Stdio};
@@ -74,26 +75,26 @@ use std::time::{Duration, Instant};
 #[non_exhaustive]
 pub enum PipeError {
     /// A non-blocking open of a FIFO's write end found no process with the read end open
-    /// [`ENXIO`]. Open the reader first, or use a blocking open.
+    /// (`ENXIO`). Open the reader first, or use a blocking open.
     #[error("no process has the FIFO open for reading (ENXIO)")]
     NoReader,
-    /// Something already exists at the path [`EEXIST`].
+    /// Something already exists at the path (`EEXIST`).
     #[error("{0} already exists (EEXIST)")]
     Exists(PathBuf),
-    /// The path, or a directory on it, does not exist [`ENOENT`].
+    /// The path, or a directory on it, does not exist (`ENOENT`).
     #[error("{0} does not exist (ENOENT)")]
     NotFound(PathBuf),
-    /// The caller may not open or create the path [`EACCES`].
+    /// The caller may not open or create the path (`EACCES`).
     #[error("permission denied on {0} (EACCES)")]
     PermissionDenied(PathBuf),
     /// The path, or the descriptor, is not a pipe or FIFO.
     #[error("{0} is not a FIFO")]
     NotAFifo(PathBuf),
-    /// The other end did not open in time [`ETIMEDOUT`].
+    /// The other end did not open in time (`ETIMEDOUT`).
     #[error("the other end of the FIFO did not open in time (ETIMEDOUT)")]
     Timeout,
     /// The capacity asked for exceeds `/proc/sys/fs/pipe-max-size` and the caller lacks
-    /// `CAP_SYS_RESOURCE` [`EPERM`].
+    /// `CAP_SYS_RESOURCE` (`EPERM`).
     #[error(
         "pipe capacity of {requested} bytes exceeds the limit in /proc/sys/fs/pipe-max-size (EPERM)"
     )]
@@ -101,13 +102,13 @@ pub enum PipeError {
         /// Bytes asked for.
         requested: usize,
     },
-    /// The capacity asked for is smaller than the data now in the pipe [`EBUSY`].
+    /// The capacity asked for is smaller than the data now in the pipe (`EBUSY`).
     #[error("pipe holds more than {requested} bytes (EBUSY)")]
     CapacityInUse {
         /// Bytes asked for.
         requested: usize,
     },
-    /// The capacity asked for is invalid (e.g. above `i32::MAX`) [`EINVAL`].
+    /// The capacity asked for is invalid (e.g. above `i32::MAX`) (`EINVAL`).
     #[error("invalid pipe capacity {requested} (EINVAL)")]
     InvalidCapacity {
         /// Bytes asked for.

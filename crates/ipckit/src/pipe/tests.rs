@@ -69,6 +69,18 @@ fn spawned_child_reads_inherited_end_by_number() {
 }
 
 #[test]
+fn spawned_child_reads_its_stdin_from_the_pipe() {
+    let Pipe { reader, mut writer } = Pipe::new().unwrap();
+    let Pipe { reader: mut out_r, writer: out_w } = Pipe::new().unwrap();
+    let child = Command::new("cat").stdin(reader).stdout(out_w).spawn().unwrap();
+    writer.write_all(b"through stdin").unwrap();
+    drop(writer);
+    let got = read_to_end_bounded(&mut out_r);
+    assert!(wait_bounded(child).success());
+    assert_eq!(got, b"through stdin");
+}
+
+#[test]
 fn end_not_made_inheritable_stays_in_the_parent() {
     let Pipe { reader, writer } = Pipe::new().unwrap();
     let fd = writer.as_raw_fd();

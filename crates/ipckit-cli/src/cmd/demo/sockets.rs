@@ -28,9 +28,11 @@ const LIMIT: Duration = Duration::from_secs(10);
 /// Runs the demo for TCP, then for UDP.
 pub fn run(ctx: &Context, _a: Args) -> anyhow::Result<()> {
     for proto in ["tcp", "udp"] {
-        let (server, addr) = start_server(ctx, proto, 3)?;
+        let (server, addr, output) = start_server(ctx, proto, 3)?;
         let result = if proto == "tcp" { tcp_client(addr) } else { udp_client(addr) };
         let waited = super::super::child::wait_all(vec![server], LIMIT);
+        // The server has exited: its output ends, and the copying thread with it.
+        let _ = output.join();
         result?;
         waited?;
         println!();
@@ -39,8 +41,12 @@ pub fn run(ctx: &Context, _a: Args) -> anyhow::Result<()> {
 }
 
 /// Starts `ipckit net echo-server --PROTO 127.0.0.1:0 --count N` and returns it with the
-/// address it printed. Its further output is copied to ours, indented.
-pub fn start_server(ctx: &Context, proto: &str, count: u32) -> anyhow::Result<(Child, SocketAddr)> {
+/// address it printed, and the thread that copies its output to ours, indented.
+pub fn start_server(
+    ctx: &Context,
+    proto: &str,
+    count: u32,
+) -> anyhow::Result<(Child, SocketAddr, std::thread::JoinHandle<()>)> {
     let exe = std::env::current_exe().context("cannot find the ipckit executable")?;
     let mut cmd = Command::new(exe);
     cmd.args(["net", "echo-server", &format!("--{proto}"), "127.0.0.1:0", "--count"])
@@ -52,7 +58,7 @@ pub fn start_server(ctx: &Context, proto: &str, count: u32) -> anyhow::Result<(C
     let mut child = cmd.spawn().context("cannot start the echo server")?;
     let out = child.stdout.take().context("no stdout")?;
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    let copier = std::thread::spawn(move || {
         let mut first = true;
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             println!("    [server] {line}");
@@ -75,7 +81,7 @@ pub fn start_server(ctx: &Context, proto: &str, count: u32) -> anyhow::Result<(C
         .next()
         .and_then(|a| a.parse().ok())
         .with_context(|| format!("unexpected first line from the echo server: {line:?}"))?;
-    Ok((child, addr))
+    Ok((child, addr, copier))
 }
 
 fn tcp_client(addr: SocketAddr) -> anyhow::Result<()> {
