@@ -12,12 +12,17 @@
 //! | [`net::Datagrams`](crate::net::Datagrams) | connected datagram sockets: UDP, Unix datagram |
 //! | `mq::MessageQueue` (planned) | ipckit's System V style message queue |
 //!
+//! A one-way transport (a pipe: one end sends, the other receives) becomes a two-way one by
+//! pairing two of them in opposite directions: [`Pair`].
+//!
 //! ## Three forms of every call
 //!
 //! As everywhere in ipckit, each operation comes blocking, `try_` (never blocks: returns
 //! [`TransportError::WouldBlock`], `EAGAIN`), and `_timeout` (returns
-//! [`TransportError::Timeout`], `ETIMEDOUT`). Only the `_timeout` forms are required; the
-//! blocking and `try_` forms default to a timeout of "forever" and of zero. A message is sent
+//! [`TransportError::Timeout`], `ETIMEDOUT`). An implementation provides one method per
+//! trait, [`Sender::send_timeout_opt`] and [`Receiver::recv_timeout_opt_into`], whose
+//! `Option<Duration>` timeout covers all three: `None` blocks, `Some(ZERO)` tries, anything
+//! else waits that long. A message is sent
 //! whole or not at all, and received whole: a receiver never sees part of a message.
 //!
 //! ## For implementors
@@ -217,5 +222,51 @@ impl<R: Receiver + ?Sized> Receiver for Box<R> {
         timeout: Option<Duration>,
     ) -> Result<usize> {
         (**self).recv_timeout_opt_into(buf, timeout)
+    }
+}
+
+/// Two one-way transports used as one two-way transport: sends go to `sender`, receives come
+/// from `receiver` (e.g. the write end of one pipe and the read end of another).
+///
+/// ```
+/// use ipckit::net::Framed;
+/// use ipckit::pipe::Pipe;
+/// use ipckit::transport::{Pair, Receiver, Sender};
+///
+/// let (there, back) = (Pipe::new().unwrap(), Pipe::new().unwrap());
+/// let mut a = Pair {
+///     sender: Framed::new(there.writer).unwrap(),
+///     receiver: Framed::new(back.reader).unwrap(),
+/// };
+/// let mut b = Pair {
+///     sender: Framed::new(back.writer).unwrap(),
+///     receiver: Framed::new(there.reader).unwrap(),
+/// };
+/// a.send(b"ping").unwrap();
+/// assert_eq!(b.recv().unwrap(), b"ping");
+/// b.send(b"pong").unwrap();
+/// assert_eq!(a.recv().unwrap(), b"pong");
+/// ```
+#[derive(Debug)]
+pub struct Pair<S, R> {
+    /// Where messages go.
+    pub sender: S,
+    /// Where messages come from.
+    pub receiver: R,
+}
+
+impl<S: Sender, R> Sender for Pair<S, R> {
+    fn send_timeout_opt(&mut self, msg: &[u8], timeout: Option<Duration>) -> Result<()> {
+        self.sender.send_timeout_opt(msg, timeout)
+    }
+}
+
+impl<S, R: Receiver> Receiver for Pair<S, R> {
+    fn recv_timeout_opt_into(
+        &mut self,
+        buf: &mut Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<usize> {
+        self.receiver.recv_timeout_opt_into(buf, timeout)
     }
 }

@@ -12,7 +12,7 @@
 use crate::harness::{Placement, Report, fork_child, median, pin_to_cpu, unpin, wait_child};
 use ipckit::net::{Datagrams, Framed};
 use ipckit::pipe::Pipe;
-use ipckit::transport::{Receiver, Sender};
+use ipckit::transport::{Pair, Receiver, Sender};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
@@ -116,9 +116,14 @@ fn measure<P: Side, C: Side>(p: Placement, mut parent: P, child: impl FnOnce() -
 
 fn framed_pipes(p: Placement) -> (f64, f64) {
     let (down, up) = (Pipe::new().unwrap(), Pipe::new().unwrap());
-    let parent = Both(Framed::new(down.writer).unwrap(), Framed::new(up.reader).unwrap());
+    let parent = Pair {
+        sender: Framed::new(down.writer).unwrap(),
+        receiver: Framed::new(up.reader).unwrap(),
+    };
     let (cr, cw) = (down.reader, up.writer);
-    measure(p, Ipc(parent), move || Ipc(Both(Framed::new(cw).unwrap(), Framed::new(cr).unwrap())))
+    measure(p, Ipc(parent), move || {
+        Ipc(Pair { sender: Framed::new(cw).unwrap(), receiver: Framed::new(cr).unwrap() })
+    })
 }
 
 fn raw_pipes(p: Placement) -> (f64, f64) {
@@ -148,25 +153,6 @@ fn udp(p: Placement) -> (f64, f64) {
     a.connect(b.local_addr().unwrap()).unwrap();
     b.connect(a.local_addr().unwrap()).unwrap();
     measure(p, Ipc(Datagrams::new(a).unwrap()), move || Ipc(Datagrams::new(b).unwrap()))
-}
-
-/// Two one-way transports as one two-way transport.
-struct Both<S, R>(S, R);
-
-impl<S: Sender, R> Sender for Both<S, R> {
-    fn send_timeout_opt(&mut self, m: &[u8], t: Option<Duration>) -> ipckit::transport::Result<()> {
-        self.0.send_timeout_opt(m, t)
-    }
-}
-
-impl<S, R: Receiver> Receiver for Both<S, R> {
-    fn recv_timeout_opt_into(
-        &mut self,
-        b: &mut Vec<u8>,
-        t: Option<Duration>,
-    ) -> ipckit::transport::Result<usize> {
-        self.1.recv_timeout_opt_into(b, t)
-    }
 }
 
 pub fn run(r: &mut Report) -> anyhow::Result<()> {

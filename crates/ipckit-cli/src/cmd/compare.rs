@@ -27,7 +27,7 @@ use ipckit::net::{Datagrams, Framed};
 use ipckit::pipe::{NamedPipe, Pipe, PipeReader, PipeWriter};
 use ipckit::shm::Mapping;
 use ipckit::sync::Semaphore;
-use ipckit::transport::{self, Receiver, Sender, TransportError};
+use ipckit::transport::{self, Pair, Receiver, Sender, TransportError};
 use serde::Serialize;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -94,25 +94,6 @@ type Started = (Child, Box<dyn Duplex>);
 /// A sender and a receiver in one object.
 pub trait Duplex: Sender + Receiver {}
 impl<T: Sender + Receiver> Duplex for T {}
-
-/// A pair of one-way transports used as one two-way transport.
-struct Both<S, R>(S, R);
-
-impl<S: Sender, R> Sender for Both<S, R> {
-    fn send_timeout_opt(&mut self, m: &[u8], t: Option<Duration>) -> transport::Result<()> {
-        self.0.send_timeout_opt(m, t)
-    }
-}
-
-impl<S, R: Receiver> Receiver for Both<S, R> {
-    fn recv_timeout_opt_into(
-        &mut self,
-        b: &mut Vec<u8>,
-        t: Option<Duration>,
-    ) -> transport::Result<usize> {
-        self.1.recv_timeout_opt_into(b, t)
-    }
-}
 
 /// The mechanisms, in table order. The message queue (`ipckit::mq`) joins as one more entry.
 pub const MECHANISMS: &[Mechanism] = &[
@@ -484,7 +465,10 @@ fn pipe_parent(ctx: &Context, w: &Workload, _: &Scratch) -> anyhow::Result<Start
     let (r, wr) = (down.reader.as_raw_fd().to_string(), up.writer.as_raw_fd().to_string());
     let kid = spawn(ctx, "pipe", w, &[&r, &wr])?;
     drop((down.reader, up.writer)); // the child's ends
-    Ok((kid, Box::new(Both(Framed::new(down.writer)?, Framed::new(up.reader)?))))
+    Ok((
+        kid,
+        Box::new(Pair { sender: Framed::new(down.writer)?, receiver: Framed::new(up.reader)? }),
+    ))
 }
 
 fn inherited(args: &[&str], i: usize) -> anyhow::Result<OwnedFd> {
@@ -498,7 +482,7 @@ fn inherited(args: &[&str], i: usize) -> anyhow::Result<OwnedFd> {
 fn pipe_child(args: &[&str]) -> anyhow::Result<Box<dyn Duplex>> {
     let r = PipeReader::try_from(inherited(args, 0)?)?;
     let w = PipeWriter::try_from(inherited(args, 1)?)?;
-    Ok(Box::new(Both(Framed::new(w)?, Framed::new(r)?)))
+    Ok(Box::new(Pair { sender: Framed::new(w)?, receiver: Framed::new(r)? }))
 }
 
 // ---- named pipes --------------------------------------------------------------------------
@@ -510,7 +494,7 @@ fn fifo_parent(ctx: &Context, w: &Workload, s: &Scratch) -> anyhow::Result<Start
     // Same order on both sides (down, then up), so the blocking opens pair up.
     let tx = fdown.open_writer_timeout(LIMIT)?;
     let rx = fup.open_reader_timeout(LIMIT)?;
-    Ok((kid, Box::new(Both(Framed::new(tx)?, Framed::new(rx)?))))
+    Ok((kid, Box::new(Pair { sender: Framed::new(tx)?, receiver: Framed::new(rx)? })))
 }
 
 fn fifo_child(args: &[&str]) -> anyhow::Result<Box<dyn Duplex>> {
@@ -518,7 +502,7 @@ fn fifo_child(args: &[&str]) -> anyhow::Result<Box<dyn Duplex>> {
     let up = NamedPipe::at(Path::new(args.get(1).context("path")?))?;
     let rx = down.open_reader_timeout(LIMIT)?;
     let tx = up.open_writer_timeout(LIMIT)?;
-    Ok(Box::new(Both(Framed::new(tx)?, Framed::new(rx)?)))
+    Ok(Box::new(Pair { sender: Framed::new(tx)?, receiver: Framed::new(rx)? }))
 }
 
 // ---- sockets ------------------------------------------------------------------------------
