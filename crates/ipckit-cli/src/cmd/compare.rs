@@ -17,7 +17,7 @@
 //!
 //! Both sides speak through the [`Sender`]/[`Receiver`] traits, so the measuring code is the
 //! same for every mechanism; shared memory gets a small channel of its own
-//! ([`ShmChannel`]: one slot per direction, handed back and forth with two semaphores).
+//! ([`ShmChannel`]: a 16-slot bounded buffer per direction, with two semaphores).
 
 use super::child;
 use super::demo::{Scratch, arg};
@@ -365,26 +365,39 @@ fn accept<T>(listener: &impl AsFd, f: impl Fn() -> std::io::Result<T>) -> anyhow
 
 // ---- shared memory ----------------------------------------------------------------------
 
-/// Bytes of data in one slot.
-const SLOT: usize = 64 << 10;
-/// One direction: `full` (a message waits), `empty` (the slot is free), length, data.
-const CHANNEL: usize = 64 + SLOT;
+/// Largest message in one slot.
+const SLOT: usize = 8 << 10;
+/// Slots per direction.
+const SLOTS: usize = 16;
+/// Bytes of one slot: length (padded to 8), then the data.
+const SLOT_BYTES: usize = 8 + SLOT;
+/// One direction: `full` (messages waiting) at 0, `empty` (free slots) at 16, slots from 64.
+const CHANNEL: usize = 64 + SLOTS * SLOT_BYTES;
 
-/// A one-slot channel in a shared mapping: the sender waits on `empty`, writes the length and
-/// the bytes, posts `full`; the receiver waits on `full`, copies out, posts `empty` — the
-/// bounded buffer of size one. The semaphores' sequentially consistent operations order the
-/// plain copies between the processes.
+/// The bounded buffer in a shared mapping, one per direction, with one producer and one
+/// consumer: the sender waits on `empty` (a free slot), writes the length and the bytes into
+/// the next slot, posts `full`; the receiver waits on `full`, copies the next slot out, posts
+/// `empty` (Dijkstra's solution with counting semaphores; with a single producer and a single
+/// consumer each side keeps its own slot index, so no mutex is needed). The semaphores'
+/// sequentially consistent operations order the plain copies between the processes.
 #[derive(Debug)]
 pub struct ShmChannel {
     map: Mapping,
     send_at: usize,
     recv_at: usize,
+    send_slot: usize,
+    recv_slot: usize,
 }
 
 impl ShmChannel {
-    fn sems(&self, at: usize) -> Result<(&Semaphore, &Semaphore), ipckit::shm::MappingError> {
-        Ok((self.map.get::<Semaphore>(at)?, self.map.get::<Semaphore>(at + 16)?))
+    fn new(map: Mapping, send_at: usize, recv_at: usize) -> ShmChannel {
+        ShmChannel { map, send_at, recv_at, send_slot: 0, recv_slot: 0 }
     }
+}
+
+/// The `full` and `empty` semaphores of the direction at offset `at`.
+fn sems(map: &Mapping, at: usize) -> Result<(&Semaphore, &Semaphore), ipckit::shm::MappingError> {
+    Ok((map.get::<Semaphore>(at)?, map.get::<Semaphore>(at + 16)?))
 }
 
 fn p(s: &Semaphore, t: Option<Duration>) -> transport::Result<()> {
@@ -409,10 +422,12 @@ impl Sender for ShmChannel {
             return Err(TransportError::TooLarge { len: m.len(), max: SLOT });
         }
         let at = self.send_at;
-        let (full, empty) = self.sems(at).map_err(shm_err)?;
+        let (full, empty) = sems(&self.map, at).map_err(shm_err)?;
         p(empty, t)?;
-        self.map.write(at + 32, &(m.len() as u32).to_le_bytes()).map_err(shm_err)?;
-        self.map.write(at + 64, m).map_err(shm_err)?;
+        let slot = at + 64 + self.send_slot * SLOT_BYTES;
+        self.map.write(slot, &(m.len() as u32).to_le_bytes()).map_err(shm_err)?;
+        self.map.write(slot + 8, m).map_err(shm_err)?;
+        self.send_slot = (self.send_slot + 1) % SLOTS;
         full.v().map_err(shm_err)
     }
 }
@@ -424,16 +439,19 @@ impl Receiver for ShmChannel {
         t: Option<Duration>,
     ) -> transport::Result<usize> {
         let at = self.recv_at;
-        let (full, empty) = self.sems(at).map_err(shm_err)?;
+        let (full, empty) = sems(&self.map, at).map_err(shm_err)?;
         p(full, t)?;
+        let slot = at + 64 + self.recv_slot * SLOT_BYTES;
         let mut len = [0u8; 4];
-        self.map.read(at + 32, &mut len).map_err(shm_err)?;
+        self.map.read(slot, &mut len).map_err(shm_err)?;
+        // Read once, validate, then use the copy: the other process could write anything.
         let len = u32::from_le_bytes(len) as usize;
         if len > SLOT {
             return Err(TransportError::TooLarge { len, max: SLOT });
         }
         b.resize(len, 0);
-        self.map.read(at + 64, b).map_err(shm_err)?;
+        self.map.read(slot + 8, b).map_err(shm_err)?;
+        self.recv_slot = (self.recv_slot + 1) % SLOTS;
         empty.v().map_err(shm_err)?;
         Ok(len)
     }
@@ -443,16 +461,16 @@ fn shm_parent(ctx: &Context, w: &Workload, s: &Scratch) -> anyhow::Result<Starte
     let path = s.path("shm");
     let map = Mapping::create(&path, 2 * CHANNEL, 0o600)?;
     for at in [0, CHANNEL] {
-        map.get::<Semaphore>(at + 16)?.v()?; // each slot starts empty
+        map.get::<Semaphore>(at + 16)?.v_n(SLOTS as u32)?; // every slot starts empty
     }
     let kid = spawn(ctx, "shared memory", w, &[path_str(&path)?])?;
-    Ok((kid, Box::new(ShmChannel { map, send_at: 0, recv_at: CHANNEL })))
+    Ok((kid, Box::new(ShmChannel::new(map, 0, CHANNEL))))
 }
 
 fn shm_child(args: &[&str]) -> anyhow::Result<Box<dyn Duplex>> {
     let map = Mapping::open(Path::new(args.first().context("path")?))?;
     ensure!(map.len() == 2 * CHANNEL, "the mapping has the wrong size");
-    Ok(Box::new(ShmChannel { map, send_at: CHANNEL, recv_at: 0 }))
+    Ok(Box::new(ShmChannel::new(map, CHANNEL, 0)))
 }
 
 // ---- anonymous pipes ----------------------------------------------------------------------
