@@ -269,3 +269,45 @@ fn cut_datagram_is_a_truncated_frame() {
         Err(TransportError::TruncatedFrame { expected: 200, got: 3 })
     ));
 }
+
+mod chunking {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// However the byte stream is cut into writes, and however `try_recv` calls fall
+        /// between them, every message comes out whole and in order.
+        #[test]
+        fn frames_survive_any_chunking(
+            msgs in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..3000), 0..12),
+            cuts in proptest::collection::vec(1usize..700, 1..40),
+        ) {
+            let (mut raw, b) = UnixStream::pair().unwrap();
+            let mut b = Framed::new(b).unwrap();
+            let mut stream = Vec::new();
+            for m in &msgs {
+                encode_frame(m, usize::MAX, &mut stream).unwrap();
+            }
+            let mut got = Vec::new();
+            let mut pos = 0;
+            let mut cut = cuts.iter().cycle();
+            while pos < stream.len() {
+                let n = (*cut.next().unwrap()).min(stream.len() - pos);
+                raw.write_all(&stream[pos..pos + n]).unwrap();
+                pos += n;
+                loop {
+                    match b.try_recv() {
+                        Ok(m) => got.push(m),
+                        Err(TransportError::WouldBlock) => break,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+            drop(raw);
+            prop_assert!(matches!(b.recv_timeout(LIMIT), Err(TransportError::Closed)));
+            prop_assert_eq!(got, msgs);
+        }
+    }
+}
