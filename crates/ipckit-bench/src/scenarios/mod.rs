@@ -2,6 +2,7 @@
 
 mod deadlock;
 mod mutex;
+mod pipe_vs_socket;
 mod sem_pingpong;
 mod shm_attach;
 
@@ -46,6 +47,11 @@ pub fn all() -> Vec<Scenario> {
             name: "graph-cycles",
             about: "resource-allocation graph with 1,000,000 edges: cycles and deadlocked processes",
             run: deadlock::graph_bench,
+        },
+        Scenario {
+            name: "pipe-vs-socket",
+            about: "framed messages between two processes: pipe pair, Unix stream, TCP, UDP (64 B round trip, 4 KiB throughput)",
+            run: pipe_vs_socket::run,
         },
     ]
 }

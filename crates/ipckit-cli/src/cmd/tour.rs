@@ -100,6 +100,33 @@ pub const STEPS: &[Step] = &[
         run: shm_step,
     },
     Step {
+        name: "pipes",
+        title: "Pipes: anonymous between relatives, named between strangers",
+        story: "A pipe is a one-way byte channel with a bounded buffer in the kernel: the \
+                reader waits while it is empty, the writer while it is full, so the pipe \
+                synchronizes the two by itself. An anonymous pipe has no name: a parent makes \
+                it and its child inherits the read end. A named pipe (FIFO) has a path, so two \
+                unrelated processes meet there; opening one end waits for the other, and a \
+                non-blocking open for writing with no reader fails with ENXIO. ipckit frames \
+                the byte stream into messages (a length, then the bytes).",
+        run: |ctx| {
+            demo::pipe::run(ctx, demo::pipe::Args { messages: 3 })?;
+            println!();
+            demo::fifo::run(ctx, demo::fifo::Args { messages: 3 })
+        },
+    },
+    Step {
+        name: "sockets",
+        title: "Sockets: the echo server over TCP and UDP",
+        story: "Sockets also cross machines (here they stay on loopback). TCP is \
+                connection-oriented: connect, then a reliable byte stream. UDP is \
+                connectionless: each message is one datagram, which may be lost. An echo \
+                server in its own process sends every message back. A blocking receive waits \
+                for data; on a non-blocking socket the same call returns WouldBlock (EAGAIN) \
+                at once.",
+        run: |ctx| demo::sockets::run(ctx, demo::sockets::Args {}),
+    },
+    Step {
         name: "deadlock",
         title: "Deadlock: detection and avoidance",
         story: "Coffman (1971): a deadlock needs four conditions at once: mutual exclusion \

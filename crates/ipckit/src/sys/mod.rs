@@ -10,14 +10,22 @@
 //!   the kernel has reused is not mistaken for the old process.
 //! * [`current_tid`]: the calling thread's id, cached per thread and refreshed after `fork`.
 //! * [`monotonic_now`]: the monotonic clock.
+//! * File descriptors: [`pipe2`], [`mkfifo`], [`open`], descriptor flags
+//!   ([`set_nonblocking`], [`set_inheritable`]), pipe capacity ([`pipe_capacity`],
+//!   [`set_pipe_capacity`]) and readiness ([`poll_fd`]).
 
 #![allow(unsafe_code)] // SAFETY obligations are documented at each block.
 
+mod fd;
 mod file;
 mod futex;
 mod process;
 mod sleepers;
 
+pub use fd::{
+    Readiness, is_fifo, is_inheritable, is_nonblocking, mkfifo, open, pipe_capacity, pipe2,
+    poll_fd, set_inheritable, set_nonblocking, set_pipe_capacity,
+};
 pub use file::{allocate, count_flocks, lock_shared};
 pub use futex::{FutexWait, futex_wait, futex_wake};
 pub use process::{
