@@ -30,6 +30,7 @@ pub fn run(ctx: &Context, a: ChildArgs) -> anyhow::Result<ExitCode> {
         "fifo-writer" => super::demo::fifo::writer(ctx, &args)?,
         "fifo-reader" => super::demo::fifo::reader(ctx, &args)?,
         "compare" => super::compare::child(ctx, &args)?,
+        "lock-two" => super::deadlock::lock_two_child(ctx, &args)?,
         other => bail!("unknown child role {other:?}"),
     }
     Ok(ExitCode::SUCCESS)

@@ -137,8 +137,12 @@ pub const STEPS: &[Step] = &[
                 matrices C (allocation) and R (request): let every process whose request fits \
                 in A finish and give back what it holds; whoever is left is deadlocked. The \
                 banker avoids deadlock instead: it grants a request only if some order still \
-                lets every process reach its declared maximum (a safe state).",
-        run: |_ctx| super::deadlock::tour_step(),
+                lets every process reach its declared maximum (a safe state). Last, a real \
+                deadlock between two processes on two ipckit mutexes, found live.",
+        run: |ctx| {
+            super::deadlock::tour_step()?;
+            super::deadlock::live_demo(ctx)
+        },
     },
 ];
 
