@@ -13,6 +13,7 @@
 //! | [`sys`] | the only place that calls the OS: futex wait/wake, process identity and liveness, clocks |
 //! | [`shm`] | the [`ShmSafe`](shm::ShmSafe) marker for types that may live in a shared mapping |
 //! | [`ns`] | the namespace: a directory that is the table of IPC objects; keys, ids, headers, two-phase creation |
+//! | [`sem`] | System V style semaphore sets: atomic multi-operations, wait-for-zero, undo at process death |
 //! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff) |
 //!
 //! ## Example: a robust mutex
@@ -29,6 +30,8 @@
 
 mod atomic;
 pub mod ns;
+#[cfg(not(loom))]
+pub mod sem;
 pub mod shm;
 pub mod sync;
 pub mod sys;

@@ -1,0 +1,131 @@
+//! The layout of a semaphore set's file after the [`Header`](crate::ns::Header).
+//!
+//! Every field is an atomic; the ones marked "under the lock" are read and written only by
+//! the holder of `Control::lock` (with relaxed orderings: the lock orders them), the others
+//! are read without it.
+//!
+//! | part | size | what |
+//! |---|---|---|
+//! | [`Control`] | 72 bytes | the robust lock, the futex word `seq`, counters, the journal's flag and lengths |
+//! | `[SemSlot; nsems]` | 16 bytes each | value, its journal copy, last pid, one journal list entry |
+//! | `[UndoEntry; UNDO_CAPACITY]` | 16 bytes each | the undo table: (process, semaphore, adjustment) |
+//! | `[UndoEntry; UNDO_CAPACITY]` | 16 bytes each | journal copies of undo entries |
+//! | `[AtomicU32; UNDO_CAPACITY]` | 4 bytes each | the journal's list of undo entries touched |
+//! | `[WaiterRecord; WAITER_CAPACITY]` | 16 bytes each | who waits for what (`GETNCNT`, `GETZCNT`) |
+
+#![allow(unsafe_code)] // only the ShmSafe marker impls below.
+
+use crate::shm::ShmSafe;
+use crate::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+/// Undo-table capacity of one set: (process, semaphore) pairs with a non-zero adjustment.
+pub const UNDO_CAPACITY: usize = 512;
+/// Waiter records of one set: processes or threads counted by `GETNCNT`/`GETZCNT`.
+pub const WAITER_CAPACITY: usize = 1024;
+
+/// The fixed part of a set's state.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct Control {
+    /// Guards everything marked "under the lock". Robust: the next holder after a death
+    /// repairs from the journal. The `u32` inside is unused.
+    pub lock: Mutex<u32>,
+    /// The futex word: bumped after every change that someone registered waits for.
+    pub seq: AtomicU32,
+    /// Threads about to sleep or asleep on `seq` (Dekker with the bump; not under the lock).
+    pub sleeping: AtomicU32,
+    /// Number of semaphores (set at creation, never changed).
+    pub nsems: AtomicU32,
+    /// Waiters registered in the waiter table (under the lock).
+    pub waiters: AtomicU32,
+    /// 1 while a journaled update is being written (under the lock).
+    pub journal_active: AtomicU32,
+    /// Entries in the journal's value list (under the lock).
+    pub journal_values: AtomicU32,
+    /// Entries in the journal's undo list (under the lock).
+    pub journal_undo: AtomicU32,
+    /// One past the highest undo entry ever used (under the lock).
+    pub undo_len: AtomicU32,
+    /// Last successful `apply`, seconds since the epoch (`sem_otime`).
+    pub otime: AtomicU64,
+    /// Monotonic nanoseconds of the last sweep for dead processes.
+    pub last_sweep: AtomicU64,
+}
+
+/// One semaphore.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct SemSlot {
+    /// The value, 0..=SEMVMX (under the lock to write; readable without it as a snapshot).
+    pub value: AtomicU32,
+    /// The journal's copy of `value` before the update in progress.
+    pub saved: AtomicU32,
+    /// Pid of the last process that changed it (`sempid`).
+    pub pid: AtomicU32,
+    /// Entry `i` of the journal's value list is stored in slot `i` (not slot `num`).
+    pub journal_num: AtomicU32,
+}
+
+/// One entry of the undo table; `owner == 0` is free.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct UndoEntry {
+    /// [`ProcessId::token`](crate::sys::ProcessId::token) of the process.
+    pub owner: AtomicU64,
+    /// Semaphore number.
+    pub num: AtomicU32,
+    /// The adjustment to apply at its death, an `i32` stored as bits.
+    pub adj: AtomicU32,
+}
+
+/// One waiter; `owner == 0` is free.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct WaiterRecord {
+    /// [`ProcessId::token`](crate::sys::ProcessId::token) of the waiting thread.
+    pub owner: AtomicU64,
+    /// `num << 1 | 1` for "waits for zero", `num << 1` for "waits for an increase".
+    pub what: AtomicU32,
+    _pad: AtomicU32,
+}
+
+// SAFETY (all four): repr(C), only atomics and a robust Mutex<u32> (itself ShmSafe); every
+// value is validated where it matters (nsems against the file size at open, semaphore numbers
+// against nsems before indexing, values clamped); zeroed memory is a valid empty state; no
+// Drop.
+unsafe impl ShmSafe for Control {}
+// SAFETY: see above.
+unsafe impl ShmSafe for SemSlot {}
+// SAFETY: see above.
+unsafe impl ShmSafe for UndoEntry {}
+// SAFETY: see above.
+unsafe impl ShmSafe for WaiterRecord {}
+
+const _: () = assert!(size_of::<Control>() == 72);
+const _: () = assert!(size_of::<SemSlot>() == 16);
+const _: () = assert!(size_of::<UndoEntry>() == 16);
+const _: () = assert!(size_of::<WaiterRecord>() == 16);
+
+/// Offsets of the parts, relative to the start of the state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    pub slots: usize,
+    pub undo: usize,
+    pub undo_saved: usize,
+    pub undo_journal: usize,
+    pub waiters: usize,
+    pub size: usize,
+}
+
+impl Layout {
+    pub fn of(nsems: usize) -> Layout {
+        let slots = size_of::<Control>();
+        let undo = slots + nsems * size_of::<SemSlot>();
+        let undo_saved = undo + UNDO_CAPACITY * size_of::<UndoEntry>();
+        let undo_journal = undo_saved + UNDO_CAPACITY * size_of::<UndoEntry>();
+        let waiters = undo_journal + UNDO_CAPACITY * 4;
+        let size = waiters + WAITER_CAPACITY * size_of::<WaiterRecord>();
+        Layout { slots, undo, undo_saved, undo_journal, waiters, size }
+    }
+}
