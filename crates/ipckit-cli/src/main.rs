@@ -30,6 +30,8 @@ enum Command {
     Tour(cmd::tour::TourArgs),
     /// Run one of the classic problems with real processes (`--list` shows them)
     Demo(cmd::demo::DemoArgs),
+    /// System V style semaphore sets: create, op, get, set
+    Sem(cmd::sem::SemArgs),
     /// Internal: a role played by a child process of a demo or of the tour
     #[command(name = "__child", hide = true)]
     Child(cmd::child::ChildArgs),
@@ -47,6 +49,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Tour(a) => cmd::tour::run(&ctx, a),
         Command::Demo(a) => cmd::demo::run(&ctx, a),
+        Command::Sem(a) => cmd::sem::run(&ctx, a),
         Command::Child(a) => cmd::child::run(&ctx, a),
     }
 }

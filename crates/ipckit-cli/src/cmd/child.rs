@@ -26,6 +26,8 @@ pub fn run(ctx: &Context, a: ChildArgs) -> anyhow::Result<ExitCode> {
         "pingpong" => super::demo::pingpong::child(ctx, &args)?,
         "prodcons" => super::demo::prodcons::child(ctx, &args)?,
         "counter" => super::demo::counter::child(ctx, &args)?,
+        "runner" => super::demo::runners::child(ctx, &args)?,
+        "race" => super::demo::race::child(ctx, &args)?,
         other => bail!("unknown child role {other:?}"),
     }
     Ok(ExitCode::SUCCESS)

@@ -2,4 +2,5 @@
 
 pub mod child;
 pub mod demo;
+pub mod sem;
 pub mod tour;

@@ -8,6 +8,8 @@
 pub mod counter;
 pub mod pingpong;
 pub mod prodcons;
+pub mod race;
+pub mod runners;
 
 use crate::Context;
 use anyhow::Context as _;
@@ -29,12 +31,16 @@ pub struct DemoArgs {
 /// The demos.
 #[derive(Debug, Subcommand)]
 pub enum Demo {
-    /// Two processes print "Ping" / "Pong" strictly alternating, with two semaphores
+    /// Two processes print "Ping" / "Pong" strictly alternating, with a semaphore set of two
     Pingpong(pingpong::Args),
     /// Producers and consumers in separate processes share a bounded buffer: empty, filled, mutex
     Prodcons(prodcons::Args),
     /// Processes increment one counter in shared memory: lost updates without a lock, none with
     Counter(counter::Args),
+    /// The three runners: one semaphore lets runner 3 start before runner 2; two keep the order
+    Runners(runners::Args),
+    /// The print-spooler race: lost directory entries without a lock, none with a semaphore
+    Race(race::Args),
 }
 
 /// Runs `ipckit demo`.
@@ -51,6 +57,10 @@ pub fn run(ctx: &Context, a: DemoArgs) -> anyhow::Result<ExitCode> {
         Demo::Pingpong(a) => pingpong::run(ctx, a)?,
         Demo::Prodcons(a) => prodcons::run(ctx, a)?,
         Demo::Counter(a) => counter::run(ctx, a)?,
+        Demo::Runners(a) => runners::run(ctx, a)?,
+        Demo::Race(a) => {
+            race::run(ctx, a)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
