@@ -2,6 +2,7 @@
 
 mod mutex;
 mod sem_pingpong;
+mod semop;
 
 use crate::harness::Report;
 
@@ -29,6 +30,16 @@ pub fn all() -> Vec<Scenario> {
             name: "sem-pingpong",
             about: "round trip between two processes: ipckit Semaphore, sem_t, SysV semop, pipes",
             run: sem_pingpong::run,
+        },
+        Scenario {
+            name: "semop-uncontended",
+            about: "one process, P then V: ipckit SemaphoreSet::apply vs SysV semop, sem_t",
+            run: semop::uncontended,
+        },
+        Scenario {
+            name: "semop-pingpong",
+            about: "round trip between two processes: SemaphoreSet::apply vs SysV semop, sem_t",
+            run: semop::pingpong,
         },
     ]
 }

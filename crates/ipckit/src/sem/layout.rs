@@ -6,7 +6,7 @@
 //!
 //! | part | size | what |
 //! |---|---|---|
-//! | [`Control`] | 72 bytes | the robust lock, the futex word `seq`, counters, the journal's flag and lengths |
+//! | [`Control`] | 128 bytes | line 1: the robust lock, counters, the journal's flag and lengths; line 2: the futex word `seq` |
 //! | `[SemSlot; nsems]` | 16 bytes each | value, its journal copy, last pid, one journal list entry |
 //! | `[UndoEntry; UNDO_CAPACITY]` | 16 bytes each | the undo table: (process, semaphore, adjustment) |
 //! | `[UndoEntry; UNDO_CAPACITY]` | 16 bytes each | journal copies of undo entries |
@@ -24,17 +24,16 @@ pub const UNDO_CAPACITY: usize = 512;
 /// Waiter records of one set: processes or threads counted by `GETNCNT`/`GETZCNT`.
 pub const WAITER_CAPACITY: usize = 1024;
 
-/// The fixed part of a set's state.
+/// The fixed part of a set's state: two cache lines. The first holds the lock and what its
+/// holder reads and writes; the second the futex word `seq`, which spinning waiters read in
+/// a loop — apart, so that their reads do not steal the lock's line from the holder at
+/// every access (false sharing).
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct Control {
     /// Guards everything marked "under the lock". Robust: the next holder after a death
     /// repairs from the journal. The `u32` inside is unused.
     pub lock: Mutex<u32>,
-    /// The futex word: bumped after every change that someone registered waits for.
-    pub seq: AtomicU32,
-    /// Threads about to sleep or asleep on `seq` (Dekker with the bump; not under the lock).
-    pub sleeping: AtomicU32,
     /// Number of semaphores (set at creation, never changed).
     pub nsems: AtomicU32,
     /// Waiters registered in the waiter table (under the lock).
@@ -51,6 +50,11 @@ pub(crate) struct Control {
     pub otime: AtomicU64,
     /// Monotonic nanoseconds of the last sweep for dead processes.
     pub last_sweep: AtomicU64,
+    /// The futex word: bumped (under the lock) by every change.
+    pub seq: AtomicU32,
+    /// Threads about to sleep or asleep on `seq` (Dekker with the bump; not under the lock).
+    pub sleeping: AtomicU32,
+    _pad: [AtomicU32; 14],
 }
 
 /// One semaphore.
@@ -90,10 +94,10 @@ pub(crate) struct WaiterRecord {
     _pad: AtomicU32,
 }
 
-// SAFETY (all four): repr(C), only atomics and a robust Mutex<u32> (itself ShmSafe); every
-// value is validated where it matters (nsems against the file size at open, semaphore numbers
-// against nsems before indexing, values clamped); zeroed memory is a valid empty state; no
-// Drop.
+// SAFETY: repr(C), only atomics and a robust Mutex<u32> (itself ShmSafe); every value is
+// validated where it matters (nsems against the file size at open, semaphore numbers against
+// nsems before indexing, journal indices against capacities, values clamped); zeroed memory
+// is a valid empty state; no Drop. The same holds for the three types below.
 unsafe impl ShmSafe for Control {}
 // SAFETY: see above.
 unsafe impl ShmSafe for SemSlot {}
@@ -102,7 +106,8 @@ unsafe impl ShmSafe for UndoEntry {}
 // SAFETY: see above.
 unsafe impl ShmSafe for WaiterRecord {}
 
-const _: () = assert!(size_of::<Control>() == 72);
+const _: () = assert!(size_of::<Control>() == 128);
+const _: () = assert!(std::mem::offset_of!(Control, seq) == 64);
 const _: () = assert!(size_of::<SemSlot>() == 16);
 const _: () = assert!(size_of::<UndoEntry>() == 16);
 const _: () = assert!(size_of::<WaiterRecord>() == 16);

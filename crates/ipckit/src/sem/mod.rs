@@ -83,7 +83,7 @@ pub mod layout;
 use crate::ns::{
     CreateMode, Entry, Key, Namespace, ObjectError, ObjectFile, ObjectKind, OpenAccess,
 };
-use crate::sync::{LockError, MutexGuard, SIGNAL_SPIN, spin_until};
+use crate::sync::{LockError, MutexGuard, SIGNAL_SPIN, spinning_pays};
 use crate::sys::{self, FutexWait, Liveness, ProcessId};
 use layout::{Control, Layout, SemSlot, UndoEntry, WaiterRecord};
 pub use layout::{UNDO_CAPACITY, WAITER_CAPACITY};
@@ -105,6 +105,8 @@ pub const SEMOPM: usize = 64;
 pub const WAIT_SLICE: Duration = Duration::from_millis(200);
 /// How long a waiter that found the waiter table full sleeps between polls.
 const POLL_SLICE: Duration = Duration::from_millis(5);
+/// Operation lists up to this long are planned in stack buffers.
+const SMALL: usize = 8;
 
 /// Flags of one [`SemOp`] (`sem_flg`). Combine with `|`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -221,6 +223,68 @@ pub struct SemaphoreSetStat {
     pub otime: u64,
     /// Creation or last `set`, seconds since the epoch (`sem_ctime`).
     pub ctime: u64,
+}
+
+thread_local! {
+    /// Spin budget of this thread in nanoseconds (0: spinning has not paid lately) and the
+    /// waits since it fell to 0.
+    static SPIN_BUDGET: Cell<(u32, u32)> = const { Cell::new((u32::MAX, 0)) };
+}
+
+/// Spins until `ready()` or the adaptive budget (at most `max`) runs out; returns the last
+/// `ready()`.
+///
+/// The same policy as `sync`'s `spin_until` (a hit doubles the thread's budget, a miss halves
+/// it, at zero only every 64th wait probes with 1 µs, so two processes pinned to one CPU stop
+/// spinning), but it checks `ready()` after every few pauses instead of backing off
+/// exponentially: a semaphore-set hand-over takes about a microsecond, and with exponential
+/// backoff the waiter would notice it only microseconds later (a `pause` costs up to 140
+/// cycles).
+fn spin_wait(max: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    if !spinning_pays() {
+        return ready();
+    }
+    let max_ns = max.as_nanos().min(u32::MAX as u128) as u32;
+    let (budget, probe) = SPIN_BUDGET.with(|b| {
+        let (ns, skipped) = b.get();
+        if ns > 0 {
+            (ns.min(max_ns), false)
+        } else if skipped + 1 >= 64 {
+            (1_000.min(max_ns), true)
+        } else {
+            b.set((0, skipped + 1));
+            (0, false)
+        }
+    });
+    if budget == 0 {
+        return ready();
+    }
+    let start = Instant::now();
+    let hit = 'spin: loop {
+        for _ in 0..32 {
+            if ready() {
+                break 'spin true;
+            }
+            for _ in 0..4 {
+                std::hint::spin_loop();
+            }
+        }
+        if start.elapsed() >= Duration::from_nanos(budget as u64) {
+            break ready();
+        }
+    };
+    SPIN_BUDGET.with(|b| {
+        let ns = budget.max(if probe { 1_000 } else { 0 });
+        let next = if hit {
+            ns.saturating_mul(2).clamp(1_000, max_ns)
+        } else if ns / 2 < 1_000 {
+            0
+        } else {
+            ns / 2
+        };
+        b.set((next, 0));
+    });
+    hit
 }
 
 /// Who is calling: cached per thread (refreshed after `fork`, when the thread id changes).
@@ -622,17 +686,19 @@ impl SemaphoreSet {
                 }
             }
         }
-        // 4. Done.
+        // 4. Done; tell spinners and registered waiters that something changed. Every
+        // writer of `seq` holds the lock (but `remove`, whose flag waiters check apart).
         ctl.journal_active.store(0, Ordering::Release);
+        ctl.seq.store(ctl.seq.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
     }
 
-    /// Tells waiters that the state changed: bumps `seq`, and wakes sleepers if any. Called
-    /// after unlocking.
+    /// Wakes the sleepers, if any, after a change (`commit` bumped `seq`). Called after
+    /// unlocking, when a waiter was registered.
     fn wake_waiters(&self) {
         let ctl = self.ctl();
-        // SeqCst on both sides (Dekker): either we see the sleeper's count, or its futex_wait
-        // sees the new seq and does not sleep.
-        ctl.seq.fetch_add(1, Ordering::SeqCst);
+        // Dekker with `wait_for_change`: we stored seq, then (fence) load `sleeping`; the
+        // sleeper increments `sleeping`, then loads seq. One of us sees the other.
+        fence(Ordering::SeqCst);
         if ctl.sleeping.load(Ordering::SeqCst) != 0 {
             sys::futex_wake(&ctl.seq, u32::MAX);
         }
@@ -786,16 +852,42 @@ impl SemaphoreSet {
         }
         let me = me();
         let ctl = self.ctl();
+        let header = self.obj.header();
+        // Spin (without the lock) while a snapshot says the operations would block: the
+        // lock stays free for the process that will make them possible.
+        let mut spin = !all_nowait && !ops.iter().any(|o| o.flags.contains(SemFlags::NOWAIT));
+        // Bounds the lock-free spinning when others keep changing the set without ever
+        // satisfying us: then we register and sleep.
+        let mut optimistic_rounds = 0;
         let mut registered: Option<Option<usize>> = None;
         let mut force_sweep = false;
-        let mut values = [(0usize, 0i32); SEMOPM];
-        let mut undos: [UndoChange; SEMOPM] = [(0, 0, 0, 0); SEMOPM];
+        let (mut small_v, mut small_u) = ([(0usize, 0i32); SMALL], [(0, 0, 0, 0); SMALL]);
+        let (mut big_v, mut big_u) = (Vec::new(), Vec::new());
+        let (values, undos): (&mut [(usize, i32)], &mut [UndoChange]) = if ops.len() <= SMALL {
+            (&mut small_v, &mut small_u)
+        } else {
+            big_v.resize(ops.len(), (0, 0));
+            big_u.resize(ops.len(), (0, 0, 0, 0));
+            (&mut big_v, &mut big_u)
+        };
         loop {
+            if spin && registered.is_none() && optimistic_rounds < 16 {
+                optimistic_rounds += 1;
+                let seen = ctl.seq.load(Ordering::Acquire);
+                if self.snapshot_blocks(ops) {
+                    if spin_wait(SIGNAL_SPIN, || {
+                        ctl.seq.load(Ordering::Relaxed) != seen || header.is_removed()
+                    }) {
+                        continue;
+                    }
+                    spin = false; // spun out: register and sleep
+                }
+            }
             let g = self.lock()?;
             if let Some(Some(idx)) = registered.take() {
                 self.unregister_waiter(idx);
             }
-            if self.obj.is_removed() {
+            if header.is_removed() {
                 return Err(SemError::Removed);
             }
             let mut swept = false;
@@ -806,32 +898,33 @@ impl SemaphoreSet {
                     swept = self.sweep();
                 }
             }
-            let (nv, nu) = match self.evaluate(ops, me, &mut values, &mut undos) {
+            let waiting = ctl.waiters.load(Ordering::Relaxed) != 0;
+            let (nv, nu) = match self.evaluate(ops, me, values, undos) {
                 Ok(Ok(n)) => n,
                 Ok(Err(b)) => {
-                    let waiting = ctl.waiters.load(Ordering::Relaxed) != 0;
-                    if b.nowait || all_nowait {
+                    let early = if b.nowait || all_nowait {
+                        Some(SemError::WouldBlock)
+                    } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                        Some(SemError::TimedOut)
+                    } else {
+                        None
+                    };
+                    if let Some(e) = early {
                         drop(g);
                         if swept && waiting {
                             self.wake_waiters();
                         }
-                        return Err(SemError::WouldBlock);
-                    }
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        drop(g);
-                        if swept && waiting {
-                            self.wake_waiters();
-                        }
-                        return Err(SemError::TimedOut);
+                        return Err(e);
                     }
                     let idx = self.register_waiter(me, b.num, b.zero);
                     registered = Some(idx);
                     let seen = ctl.seq.load(Ordering::Relaxed);
                     drop(g);
-                    if swept {
+                    if swept && waiting {
                         self.wake_waiters();
                     }
-                    force_sweep = self.wait_for_change(seen, deadline, idx.is_none());
+                    force_sweep = self.wait_for_change(seen, deadline, idx.is_none(), spin);
+                    spin = true;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -841,14 +934,41 @@ impl SemaphoreSet {
             for op in ops {
                 slots[op.num as usize].pid.store(me.pid, Ordering::Relaxed);
             }
-            ctl.otime.store(sys::unix_time_secs(), Ordering::Relaxed);
-            let waiting = ctl.waiters.load(Ordering::Relaxed) != 0;
+            ctl.otime.store(sys::unix_time_secs_coarse(), Ordering::Relaxed);
             drop(g);
-            if waiting || swept {
+            if waiting {
                 self.wake_waiters();
             }
             return Ok(());
         }
+    }
+
+    /// Would `ops` block, judging by a lock-free snapshot of the values? Only a hint for
+    /// spinning (the answer under the lock decides); false for long lists.
+    fn snapshot_blocks(&self, ops: &[SemOp]) -> bool {
+        if ops.len() > SMALL {
+            return false;
+        }
+        let slots = self.slots();
+        let mut seen = [(0usize, 0i32); SMALL];
+        let mut n = 0;
+        for op in ops {
+            let num = op.num as usize;
+            let k = match seen[..n].iter().position(|&(m, _)| m == num) {
+                Some(k) => k,
+                None => {
+                    seen[n] = (num, slots[num].value.load(Ordering::Relaxed) as i32);
+                    n += 1;
+                    n - 1
+                }
+            };
+            let (cur, d) = (seen[k].1, op.delta as i32);
+            if (d < 0 && cur < -d) || (d == 0 && cur != 0) {
+                return true;
+            }
+            seen[k].1 = cur + d;
+        }
+        false
     }
 
     /// Evaluates `ops` on a private copy of the values. Lock held. Returns the changes to
@@ -858,8 +978,8 @@ impl SemaphoreSet {
         &self,
         ops: &[SemOp],
         me: Me,
-        values: &mut [(usize, i32); SEMOPM],
-        undos: &mut [UndoChange; SEMOPM],
+        values: &mut [(usize, i32)],
+        undos: &mut [UndoChange],
     ) -> Result<Result<(usize, usize), Blocked>, SemError> {
         let slots = self.slots();
         let (mut nv, mut nu) = (0usize, 0usize);
@@ -942,12 +1062,20 @@ impl SemaphoreSet {
     /// Waits until `seq` moves away from `seen` (or the set is removed, or the deadline or a
     /// slice passes). Spins first, then sleeps. Returns true if a whole slice passed (time
     /// to sweep for dead processes).
-    fn wait_for_change(&self, seen: u32, deadline: Option<Instant>, polling: bool) -> bool {
+    fn wait_for_change(
+        &self,
+        seen: u32,
+        deadline: Option<Instant>,
+        polling: bool,
+        spin: bool,
+    ) -> bool {
         let ctl = self.ctl();
         let header = self.obj.header();
-        if spin_until(SIGNAL_SPIN, || {
-            ctl.seq.load(Ordering::Relaxed) != seen || header.is_removed()
-        }) {
+        if spin
+            && spin_wait(SIGNAL_SPIN, || {
+                ctl.seq.load(Ordering::Relaxed) != seen || header.is_removed()
+            })
+        {
             return false;
         }
         let mut slice = if polling { POLL_SLICE } else { WAIT_SLICE };

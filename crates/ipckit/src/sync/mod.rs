@@ -24,8 +24,8 @@ mod mutex;
 mod raw;
 mod semaphore;
 
+pub(crate) use backoff::SIGNAL_SPIN;
 pub use backoff::{Backoff, spinning_pays};
-pub(crate) use backoff::{SIGNAL_SPIN, spin_until};
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::{Event, EventMode};
