@@ -7,11 +7,11 @@
 //! | part | size | what |
 //! |---|---|---|
 //! | [`Control`] | 128 bytes | line 1: the robust lock, counters, the journal's flag and lengths; line 2: the futex word `seq` |
-//! | `[SemSlot; nsems]` | 16 bytes each | value, its journal copy, last pid, one journal list entry |
+//! | `[SemSlot; nsems]` | 20 bytes each | value, its journal copy, last pid, one journal list entry, waiter counts |
+//! | `[WaiterRecord; WAITER_CAPACITY]` | 16 bytes each | who waits for what (`GETNCNT`, `GETZCNT`) |
 //! | `[UndoEntry; UNDO_CAPACITY]` | 16 bytes each | the undo table: (process, semaphore, adjustment) |
 //! | `[UndoEntry; UNDO_CAPACITY]` | 16 bytes each | journal copies of undo entries |
 //! | `[AtomicU32; UNDO_CAPACITY]` | 4 bytes each | the journal's list of undo entries touched |
-//! | `[WaiterRecord; WAITER_CAPACITY]` | 16 bytes each | who waits for what (`GETNCNT`, `GETZCNT`) |
 
 #![allow(unsafe_code)] // only the ShmSafe marker impls below.
 
@@ -69,6 +69,10 @@ pub(crate) struct SemSlot {
     pub pid: AtomicU32,
     /// Entry `i` of the journal's value list is stored in slot `i` (not slot `num`).
     pub journal_num: AtomicU32,
+    /// Registered waiters blocked on this semaphore (under the lock): bits 0..16 wait for
+    /// an increase, bits 16..32 for zero. Kept in step with the waiter table, recounted from
+    /// it after a crash; tells a committer whether its change can satisfy a sleeper.
+    pub waiting: AtomicU32,
 }
 
 /// One entry of the undo table; `owner == 0` is free.
@@ -108,7 +112,7 @@ unsafe impl ShmSafe for WaiterRecord {}
 
 const _: () = assert!(size_of::<Control>() == 128);
 const _: () = assert!(std::mem::offset_of!(Control, seq) == 64);
-const _: () = assert!(size_of::<SemSlot>() == 16);
+const _: () = assert!(size_of::<SemSlot>() == 20);
 const _: () = assert!(size_of::<UndoEntry>() == 16);
 const _: () = assert!(size_of::<WaiterRecord>() == 16);
 
@@ -125,12 +129,15 @@ pub(crate) struct Layout {
 
 impl Layout {
     pub fn of(nsems: usize) -> Layout {
+        // What `apply` touches comes first, so that a small set's hot state shares a page
+        // with the header (fewer TLB misses after a context switch).
         let slots = size_of::<Control>();
-        let undo = slots + nsems * size_of::<SemSlot>();
+        let waiters = slots + nsems * size_of::<SemSlot>();
+        let waiters = waiters.next_multiple_of(8);
+        let undo = waiters + WAITER_CAPACITY * size_of::<WaiterRecord>();
         let undo_saved = undo + UNDO_CAPACITY * size_of::<UndoEntry>();
         let undo_journal = undo_saved + UNDO_CAPACITY * size_of::<UndoEntry>();
-        let waiters = undo_journal + UNDO_CAPACITY * 4;
-        let size = waiters + WAITER_CAPACITY * size_of::<WaiterRecord>();
+        let size = undo_journal + UNDO_CAPACITY * 4;
         Layout { slots, undo, undo_saved, undo_journal, waiters, size }
     }
 }

@@ -635,8 +635,7 @@ impl SemaphoreSet {
         if ctl.undo_len.load(Ordering::Relaxed) as usize > UNDO_CAPACITY {
             ctl.undo_len.store(UNDO_CAPACITY as u32, Ordering::Relaxed);
         }
-        let n = self.waiter_table().iter().filter(|w| w.owner.load(Ordering::Relaxed) != 0).count();
-        ctl.waiters.store(n as u32, Ordering::Relaxed);
+        self.recount_waiters(|_| false);
         // Whatever the dead holder changed, sleepers must re-check.
         ctl.seq.fetch_add(1, Ordering::SeqCst);
         sys::futex_wake(&ctl.seq, u32::MAX);
@@ -743,19 +742,44 @@ impl SemaphoreSet {
             len -= 1;
         }
         ctl.undo_len.store(len as u32, Ordering::Relaxed);
+        if ctl.waiters.load(Ordering::Relaxed) != 0 {
+            self.recount_waiters(is_dead);
+        }
+        changed
+    }
+
+    /// Frees the waiter records whose owner `is_dead`, then recounts the per-semaphore and
+    /// total waiter counts from the table. Lock held.
+    fn recount_waiters(&self, mut is_dead: impl FnMut(u64) -> bool) {
+        let slots = self.slots();
+        for s in slots {
+            s.waiting.store(0, Ordering::Relaxed);
+        }
         let mut n = 0;
         for w in self.waiter_table() {
             let owner = w.owner.load(Ordering::Relaxed);
-            if owner != 0 {
-                if is_dead(owner) {
-                    w.owner.store(0, Ordering::Relaxed);
-                } else {
-                    n += 1;
-                }
+            if owner == 0 {
+                continue;
             }
+            let what = w.what.load(Ordering::Relaxed);
+            let num = (what >> 1) as usize;
+            if is_dead(owner) || num >= self.nsems {
+                w.owner.store(0, Ordering::Relaxed);
+                continue;
+            }
+            n += 1;
+            let add = if what & 1 != 0 { 1 << 16 } else { 1 };
+            let c = &slots[num].waiting;
+            c.store(c.load(Ordering::Relaxed).wrapping_add(add), Ordering::Relaxed);
         }
-        ctl.waiters.store(n, Ordering::Relaxed);
-        changed
+        self.ctl().waiters.store(n, Ordering::Relaxed);
+    }
+
+    /// Can changing semaphore `num` from `old` to `new` satisfy a registered waiter? Lock
+    /// held.
+    fn satisfies_someone(&self, num: usize, old: i32, new: i32) -> bool {
+        let w = self.slots()[num].waiting.load(Ordering::Relaxed);
+        (new > old && w & 0xffff != 0) || (new == 0 && old != 0 && w >> 16 != 0)
     }
 
     /// Locks, sweeps if writable, runs `f`, unlocks, wakes if the sweep changed something.
@@ -778,7 +802,11 @@ impl SemaphoreSet {
         let idx = table.iter().position(|w| w.owner.load(Ordering::Relaxed) == 0)?;
         table[idx].what.store(((num as u32) << 1) | zero as u32, Ordering::Relaxed);
         table[idx].owner.store(me.thread, Ordering::Relaxed);
-        self.ctl().waiters.fetch_add(1, Ordering::Relaxed);
+        let ctl = self.ctl();
+        ctl.waiters.store(ctl.waiters.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let c = &self.slots()[num].waiting;
+        let add = if zero { 1 << 16 } else { 1 };
+        c.store(c.load(Ordering::Relaxed).wrapping_add(add), Ordering::Relaxed);
         Some(idx)
     }
 
@@ -791,6 +819,15 @@ impl SemaphoreSet {
             let ctl = self.ctl();
             let n = ctl.waiters.load(Ordering::Relaxed);
             ctl.waiters.store(n.saturating_sub(1), Ordering::Relaxed);
+            let what = w.what.load(Ordering::Relaxed);
+            if let Some(s) = self.slots().get((what >> 1) as usize) {
+                let sub = if what & 1 != 0 { 1 << 16 } else { 1 };
+                let c = s.waiting.load(Ordering::Relaxed);
+                // Saturating per half: a count is never taken below zero.
+                if (what & 1 != 0 && c >> 16 != 0) || (what & 1 == 0 && c & 0xffff != 0) {
+                    s.waiting.store(c - sub, Ordering::Relaxed);
+                }
+            }
         }
     }
 
@@ -929,6 +966,15 @@ impl SemaphoreSet {
                 }
                 Err(e) => return Err(e),
             };
+            // Wake only if this step can satisfy a registered waiter (as Linux does): a
+            // value that grows where someone waits for an increase, or reaches 0 where
+            // someone waits for zero. Spinners notice the `seq` bump of every commit.
+            let wake = swept
+                || (waiting
+                    && values[..nv].iter().any(|&(num, new)| {
+                        let old = self.slots()[num].value.load(Ordering::Relaxed) as i32;
+                        self.satisfies_someone(num, old, new)
+                    }));
             self.commit(&values[..nv], &undos[..nu]);
             let slots = self.slots();
             for op in ops {
@@ -936,7 +982,7 @@ impl SemaphoreSet {
             }
             ctl.otime.store(sys::unix_time_secs_coarse(), Ordering::Relaxed);
             drop(g);
-            if waiting {
+            if wake {
                 self.wake_waiters();
             }
             return Ok(());
