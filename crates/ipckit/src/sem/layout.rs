@@ -54,7 +54,10 @@ pub(crate) struct Control {
     pub seq: AtomicU32,
     /// Threads about to sleep or asleep on `seq` (Dekker with the bump; not under the lock).
     pub sleeping: AtomicU32,
-    _pad: [AtomicU32; 14],
+    /// Registered waiters with more than one operation (under the lock): any change may
+    /// satisfy them, so every change wakes them.
+    pub complex_waiters: AtomicU32,
+    _pad: [AtomicU32; 13],
 }
 
 /// One semaphore.
@@ -87,13 +90,17 @@ pub(crate) struct UndoEntry {
     pub adj: AtomicU32,
 }
 
+/// Bit of [`WaiterRecord::what`]: the waiter's list has more than one operation.
+pub(crate) const COMPLEX: u32 = 1 << 31;
+
 /// One waiter; `owner == 0` is free.
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct WaiterRecord {
     /// [`ProcessId::token`](crate::sys::ProcessId::token) of the waiting thread.
     pub owner: AtomicU64,
-    /// `num << 1 | 1` for "waits for zero", `num << 1` for "waits for an increase".
+    /// `num << 1 | 1` for "waits for zero", `num << 1` for "waits for an increase"; bit 31
+    /// ([`COMPLEX`]) set if the waiter's list has more than one operation.
     pub what: AtomicU32,
     _pad: AtomicU32,
 }

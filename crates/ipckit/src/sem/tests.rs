@@ -13,6 +13,16 @@ fn op(num: u16, delta: i16) -> SemOp {
 
 const LIMIT: Duration = Duration::from_secs(20);
 
+thread_local! {
+    /// Set in a waiter thread: sleep without the periodic re-check, so that a lost wake-up
+    /// hangs the waiter (and the test fails by its timeout) instead of being papered over.
+    pub(super) static NO_SLICE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn strict() {
+    NO_SLICE.with(|c| c.set(true));
+}
+
 /// Joins `h`, failing the test if it takes longer than `LIMIT`.
 fn join<T>(h: std::thread::JoinHandle<T>) -> T {
     let t = Instant::now();
@@ -121,7 +131,10 @@ fn waiters_are_woken_and_counted() {
         .into_iter()
         .map(|(n, d)| {
             let s = s.clone();
-            std::thread::spawn(move || s.apply_timeout(&[op(n, d)], LIMIT).unwrap())
+            std::thread::spawn(move || {
+                strict();
+                s.apply(&[op(n, d)]).unwrap()
+            })
         })
         .collect();
     let t = Instant::now();
@@ -139,13 +152,65 @@ fn waiters_are_woken_and_counted() {
 }
 
 #[test]
+fn multi_op_waiter_is_woken_by_a_change_that_is_not_an_increase_or_zero() {
+    let (_d, ns) = ns();
+    let s = Arc::new(SemaphoreSet::create(&ns, Key(1), 2, 0o600).unwrap());
+    s.set(0, 3).unwrap();
+    // Waits until it can take one from semaphore 0 and find it 0 after: that is, until the
+    // value is exactly 1. It blocks on "semaphore 0 is zero", yet 3 -> 1 satisfies it.
+    let s2 = s.clone();
+    let h = std::thread::spawn(move || {
+        strict();
+        s2.apply(&[op(0, -1), op(0, 0), op(1, 1)]).unwrap()
+    });
+    let t = Instant::now();
+    while s.waiting_for_zero(0).unwrap() != 1 {
+        assert!(t.elapsed() < LIMIT);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    s.apply(&[op(0, -2)]).unwrap();
+    join(h);
+    assert_eq!(s.get_all().unwrap(), vec![0, 1]);
+}
+
+#[test]
+fn pingpong_threads_alternate_without_lost_wakeups() {
+    let (_d, ns) = ns();
+    let s = Arc::new(SemaphoreSet::create(&ns, Key(1), 2, 0o600).unwrap());
+    s.set(0, 1).unwrap();
+    let s2 = s.clone();
+    let h = std::thread::spawn(move || {
+        strict();
+        for _ in 0..2000 {
+            s2.apply(&[op(1, -1)]).unwrap();
+            s2.apply(&[op(0, 1)]).unwrap();
+        }
+    });
+    strict();
+    let t = std::thread::spawn(move || {
+        strict();
+        for _ in 0..2000 {
+            s.apply(&[op(0, -1)]).unwrap();
+            s.apply(&[op(1, 1)]).unwrap();
+        }
+        s
+    });
+    join(h);
+    let s = join(t);
+    assert_eq!(s.get_all().unwrap(), vec![1, 0]);
+}
+
+#[test]
 fn remove_wakes_every_waiter() {
     let (_d, ns) = ns();
     let s = Arc::new(SemaphoreSet::create(&ns, Key(1), 1, 0o600).unwrap());
     let hs: Vec<_> = (0..3)
         .map(|_| {
             let s = s.clone();
-            std::thread::spawn(move || s.apply_timeout(&[op(0, -1)], LIMIT))
+            std::thread::spawn(move || {
+                strict();
+                s.apply(&[op(0, -1)])
+            })
         })
         .collect();
     let t = Instant::now();
