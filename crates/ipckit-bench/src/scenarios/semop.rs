@@ -181,12 +181,6 @@ fn posix_rtt(p: Placement) -> f64 {
 
 pub fn pingpong(r: &mut Report) -> anyhow::Result<()> {
     for p in Placement::all() {
-        if std::env::var_os("ONLY").is_some() {
-            if p == Placement::OneCore {
-                r.push("x", "1", ipckit_rtt(p), "us");
-            }
-            continue;
-        }
         let metric = format!("round trip, {}", p.label());
         r.push("ipckit SemaphoreSet::apply", &metric, ipckit_rtt(p), "us");
         r.push("System V semop", &metric, sysv_rtt(p), "us");
