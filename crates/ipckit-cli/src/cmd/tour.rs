@@ -88,7 +88,7 @@ pub const STEPS: &[Step] = &[
         run: |ctx| {
             demo::runners::run(
                 ctx,
-                demo::runners::Args { variant: demo::runners::Version::Both, leg_ms: 40 },
+                demo::runners::Args { variant: demo::runners::Version::Both, leg_ms: 250 },
             )
         },
     },

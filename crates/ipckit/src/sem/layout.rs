@@ -6,7 +6,7 @@
 //!
 //! | part | size | what |
 //! |---|---|---|
-//! | [`Control`] | 128 bytes | line 1: the robust lock, counters, the journal's flag and lengths; line 2: the futex word `seq` |
+//! | `Control` | 128 bytes | line 1: the robust lock, counters, the journal's flag and lengths; line 2: the futex word `seq` |
 //! | `[SemSlot; nsems]` | 20 bytes each | value, its journal copy, last pid, one journal list entry, waiter counts |
 //! | `[WaiterRecord; WAITER_CAPACITY]` | 16 bytes each | who waits for what (`GETNCNT`, `GETZCNT`) |
 //! | `[UndoEntry; UNDO_CAPACITY]` | 16 bytes each | the undo table: (process, semaphore, adjustment) |
@@ -100,7 +100,7 @@ pub(crate) struct WaiterRecord {
     /// [`ProcessId::token`](crate::sys::ProcessId::token) of the waiting thread.
     pub owner: AtomicU64,
     /// `num << 1 | 1` for "waits for zero", `num << 1` for "waits for an increase"; bit 31
-    /// ([`COMPLEX`]) set if the waiter's list has more than one operation.
+    /// (`COMPLEX`) set if the waiter's list has more than one operation.
     pub what: AtomicU32,
     _pad: AtomicU32,
 }

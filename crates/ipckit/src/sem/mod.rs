@@ -19,31 +19,43 @@
 //! the set's file behind one robust [`Mutex`](crate::sync::Mutex) (see [`layout`] for the
 //! byte layout). `apply` takes the lock (one compare-and-swap when uncontended), evaluates the
 //! operations on a private copy of the values they touch, and either commits all of the new
-//! values or none. An operation that cannot proceed registers the caller in the waiter table
-//! (that is what `GETNCNT`/`GETZCNT` count), notes the futex word `seq`, unlocks, spins a
-//! little, then sleeps on `seq`. Whoever commits a change while someone is registered bumps
-//! `seq` and, only if someone actually sleeps, calls `futex_wake` for all of them: each
-//! re-evaluates its whole operation list under the lock, so no sleeper that the change can
-//! satisfy stays asleep (no lost wake-ups), and the ones it cannot satisfy go back to sleep.
+//! values or none. Every commit bumps the futex word `seq` (on a cache line of its own).
+//!
+//! An operation list that cannot proceed first spins *without the lock* while a lock-free
+//! snapshot of the values says it would block, watching `seq` (adaptively, like
+//! [`spinning_pays`]: not at all when the peer cannot run meanwhile); the lock stays free for
+//! the process that will make it possible. If that does not pay, the caller takes the lock,
+//! registers in the waiter table (what `GETNCNT`/`GETZCNT` count; per-semaphore counts are
+//! kept beside the values), notes `seq`, unlocks and sleeps on `seq`.
+//!
+//! A committer wakes the sleepers (`futex_wake`, only if someone sleeps) when its step can
+//! satisfy a registered waiter, as Linux decides it: a value grows where a single-operation
+//! waiter waits for an increase, or reaches 0 where one waits for zero; waiters with several
+//! operations are woken by every change, since any change may complete their list. Each
+//! woken waiter re-evaluates its whole list under the lock, so none that a change can
+//! satisfy stays asleep (no lost wake-ups), and the others go back to sleep.
 //!
 //! ### Dying in the middle
 //!
 //! A process can be killed at any instruction, also while it writes a multi-operation
-//! update. Every update is therefore journaled: the writer first copies the old value of each
-//! semaphore and undo entry it will change into a journal slot and lists it, then sets
-//! `journal_active`, writes the new values, and clears `journal_active`. The next holder of
-//! the lock gets [`OwnerDied`](crate::sync::LockError::OwnerDied); if the journal is active it
-//! rolls every listed item back, so the update is entirely undone, then recounts the waiters
-//! and marks the lock consistent. A half-applied operation list is never seen.
+//! update. Every update of more than one word is therefore journaled: the writer first
+//! copies the old value of each semaphore and undo entry it will change into a journal slot
+//! and lists it, then sets `journal_active`, writes the new values, and clears
+//! `journal_active` (an update of one value is a single store: done or not done). The next
+//! holder of the lock gets [`OwnerDied`](crate::sync::LockError::OwnerDied); if the journal
+//! is active it rolls every listed item back, so the update is entirely undone, then
+//! recounts the waiters and marks the lock consistent. A half-applied operation list is never
+//! seen. (A process killed while asleep leaves the `sleeping` count one too high; that only
+//! costs spare `futex_wake` calls.)
 //!
 //! ### Undo
 //!
 //! The undo table holds (process, semaphore, adjustment) entries, the process named by
-//! [`ProcessId`](crate::sys::ProcessId) (pid *and* start time, so a reused pid is not taken
+//! [`ProcessId`] (pid *and* start time, so a reused pid is not taken
 //! for the dead process). An `UNDO` operation adds `-delta` to its entry. Dead owners are
 //! found by sweeping the table: a sleeping waiter wakes at least every [`WAIT_SLICE`] to
-//! sweep, `get`/`get_all`/`stat` sweep, and `apply` sweeps at most every [`WAIT_SLICE`] when
-//! the table is not empty. A dead owner's adjustments are added to the values (clamped to
+//! sweep, `get`/`get_all`/`stat` sweep, and `apply` sweeps at most every half
+//! [`WAIT_SLICE`] when the table is not empty. A dead owner's adjustments are added to the values (clamped to
 //! `0..=`[`SEMVMX`], as Linux does) and the waiters are woken. So a death is repaired within
 //! about a quarter of a second when anybody waits, and before anybody can observe the set
 //! otherwise.
