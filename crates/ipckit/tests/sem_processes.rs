@@ -27,6 +27,7 @@ fn main() {
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let tests: &[(&str, fn())] = &[
         ("multi_op_atomic_under_contention", multi_op_atomic_under_contention),
+        ("fast_single_ops_and_multi_ops_lose_nothing", fast_single_ops_and_multi_ops_lose_nothing),
         ("undo_on_normal_exit", undo_on_normal_exit),
         ("undo_on_sigkill_wakes_a_sleeper_within_a_second", undo_on_sigkill_wakes_a_sleeper),
         ("remove_while_blocked_in_another_process", remove_while_blocked),
@@ -118,6 +119,14 @@ fn child(role: &str, args: &[String]) {
                 assert!(matches!(r, Err(SemError::WouldBlock)), "{r:?}");
             }
         }
+        "single" => {
+            // Single operations (the lock-free fast path) on semaphore 0, racing with the
+            // multi-operation transfers: none may be lost or overwritten.
+            for _ in 0..n(1) {
+                set.apply_timeout(&[op(0, -1)], LIMIT).unwrap();
+                set.apply(&[op(0, 1)]).unwrap();
+            }
+        }
         "take-undo-exit" => {
             set.apply(&[op(0, -1).with(SemFlags::UNDO), op(1, 2).with(SemFlags::UNDO)]).unwrap();
         }
@@ -164,6 +173,24 @@ fn multi_op_atomic_under_contention() {
         assert_eq!(wait_code(k), 0);
     }
     assert_eq!(set.get_all().unwrap(), vec![3, 2, 0]);
+}
+
+fn fast_single_ops_and_multi_ops_lose_nothing() {
+    let (_d, ns) = scratch();
+    let set = SemaphoreSet::create(&ns, KEY, 3, 0o600).unwrap();
+    set.set_all(&[3, 2, 0]).unwrap();
+    let mut kids: Vec<Child> = (0..2).map(|_| spawn("transfer", &ns, &["3000"])).collect();
+    kids.extend((0..2).map(|_| spawn("single", &ns, &["5000"])));
+    while !kids.iter_mut().all(|k| k.try_wait().unwrap().is_some()) {
+        let v = set.get_all().unwrap();
+        // Each "single" child holds at most one unit.
+        assert!((3..=5).contains(&(v[0] + v[1])), "units appeared or vanished: {v:?}");
+        assert_eq!(v[2], 0);
+    }
+    for k in kids {
+        assert_eq!(wait_code(k), 0);
+    }
+    assert_eq!(set.get_all().unwrap(), vec![3, 2, 0], "an update was lost");
 }
 
 fn undo_on_normal_exit() {

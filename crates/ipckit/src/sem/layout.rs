@@ -57,7 +57,10 @@ pub(crate) struct Control {
     /// Registered waiters with more than one operation (under the lock): any change may
     /// satisfy them, so every change wakes them.
     pub complex_waiters: AtomicU32,
-    _pad: [AtomicU32; 13],
+    /// Threads spinning without the lock, watching `seq` (not under the lock): the lock-free
+    /// fast path bumps `seq` only when someone watches.
+    pub spinners: AtomicU32,
+    _pad: [AtomicU32; 12],
 }
 
 /// One semaphore.

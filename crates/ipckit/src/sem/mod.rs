@@ -19,7 +19,16 @@
 //! the set's file behind one robust [`Mutex`](crate::sync::Mutex) (see [`layout`] for the
 //! byte layout). `apply` takes the lock (one compare-and-swap when uncontended), evaluates the
 //! operations on a private copy of the values they touch, and either commits all of the new
-//! values or none. Every commit bumps the futex word `seq` (on a cache line of its own).
+//! values or none. Every commit bumps the futex word `seq` (on a cache line of its own). The
+//! repair after a crash also unfreezes every value word (see the fast path below).
+//!
+//! **Fast path.** A single operation without `UNDO` (a plain P or V, the common case) does
+//! not take the lock: it changes the value word with one compare-and-swap. To keep
+//! multi-operation steps atomic against it, the lock holder *freezes* (bit 31) every value
+//! word it reads before evaluating, and unfreezes it by storing the new value; the fast path
+//! never touches a frozen word (it takes the slow path instead). So a step never sees half
+//! of a fast operation, and never overwrites one. After its CAS the fast path bumps `seq`
+//! only if someone spins or waits, and wakes sleepers only if its change can satisfy one.
 //!
 //! An operation list that cannot proceed first spins *without the lock* while a lock-free
 //! snapshot of the values says it would block, watching `seq` (adaptively, like
@@ -119,6 +128,17 @@ pub const WAIT_SLICE: Duration = Duration::from_millis(200);
 const POLL_SLICE: Duration = Duration::from_millis(5);
 /// Operation lists up to this long are planned in stack buffers.
 const SMALL: usize = 8;
+/// Bit of a value word: the holder of the set's lock is evaluating or rewriting this value;
+/// the lock-free fast path must not touch it.
+const FROZEN: u32 = 1 << 31;
+/// The value bits of a value word.
+const VALUE_MASK: u32 = 0xffff;
+
+/// The value in a value word.
+#[inline]
+fn value_of(word: u32) -> i32 {
+    (word & VALUE_MASK) as i32
+}
 
 /// Flags of one [`SemOp`] (`sem_flg`). Combine with `|`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -315,19 +335,22 @@ thread_local! {
 #[inline]
 fn me() -> Me {
     let tid = sys::current_tid();
-    ME.with(|c| match c.get() {
+    match ME.with(Cell::get) {
         Some(m) if m.tid == tid => m,
-        _ => {
-            let m = Me {
-                tid,
-                pid: sys::current_pid(),
-                process: ProcessId::current_process().token(),
-                thread: ProcessId::current_thread().token(),
-            };
-            c.set(Some(m));
-            m
-        }
-    })
+        _ => me_slow(tid),
+    }
+}
+
+#[cold]
+fn me_slow(tid: u32) -> Me {
+    let m = Me {
+        tid,
+        pid: sys::current_pid(),
+        process: ProcessId::current_process().token(),
+        thread: ProcessId::current_thread().token(),
+    };
+    ME.with(|c| c.set(Some(m)));
+    m
 }
 
 /// A semaphore set in a [`Namespace`]: System V's `semget`/`semop`/`semctl` as methods.
@@ -640,8 +663,12 @@ impl SemaphoreSet {
             ctl.journal_active.store(0, Ordering::Release);
         }
         for s in slots {
-            if s.value.load(Ordering::Relaxed) > SEMVMX as u32 {
-                s.value.store(SEMVMX as u32, Ordering::Relaxed);
+            // Unfreeze what the dead holder froze (the value bits are the valid ones: the
+            // journal restored what it had begun to write), and clamp.
+            let w = s.value.load(Ordering::Relaxed);
+            let v = value_of(w).min(SEMVMX) as u32;
+            if w != v {
+                s.value.store(v, Ordering::Release);
             }
         }
         if ctl.undo_len.load(Ordering::Relaxed) as usize > UNDO_CAPACITY {
@@ -653,20 +680,23 @@ impl SemaphoreSet {
         sys::futex_wake(&ctl.seq, u32::MAX);
     }
 
-    /// Writes new values and undo entries as one journaled step. Lock held.
+    /// Writes new values and undo entries as one journaled step. Lock held, and every value
+    /// word in `values` frozen by the caller (the new values are stored unfrozen). Bumps
+    /// `seq`.
     fn commit(&self, values: &[(usize, i32)], undos: &[UndoChange]) {
         let ctl = self.ctl();
         let slots = self.slots();
         if let ([(num, v)], []) = (values, undos) {
             // One store is done or not done: nothing to journal (the common P or V).
             slots[*num].value.store(*v as u32, Ordering::Relaxed);
-            ctl.seq.store(ctl.seq.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
+            ctl.seq.fetch_add(1, Ordering::SeqCst);
             return;
         }
         let undo = self.undo();
         // 1. The journal: old values and the list of what will change.
         for (i, &(num, _)) in values.iter().enumerate() {
-            slots[num].saved.store(slots[num].value.load(Ordering::Relaxed), Ordering::Relaxed);
+            let old = slots[num].value.load(Ordering::Relaxed) & VALUE_MASK;
+            slots[num].saved.store(old, Ordering::Relaxed);
             slots[i].journal_num.store(num as u32, Ordering::Relaxed);
         }
         if !undos.is_empty() {
@@ -703,10 +733,9 @@ impl SemaphoreSet {
                 }
             }
         }
-        // 4. Done; tell spinners and registered waiters that something changed. Every
-        // writer of `seq` holds the lock (but `remove`, whose flag waiters check apart).
+        // 4. Done; tell spinners and registered waiters that something changed.
         ctl.journal_active.store(0, Ordering::Release);
-        ctl.seq.store(ctl.seq.load(Ordering::Relaxed).wrapping_add(1), Ordering::Release);
+        ctl.seq.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Wakes the sleepers, if any, after a change (`commit` bumped `seq`). Called after
@@ -746,7 +775,7 @@ impl SemaphoreSet {
             let num = u.num.load(Ordering::Relaxed) as usize;
             let adj = u.adj.load(Ordering::Relaxed) as i32;
             if num < self.nsems {
-                let v = self.slots()[num].value.load(Ordering::Relaxed) as i64;
+                let v = self.freeze(num) as i64;
                 let nv = (v + adj as i64).clamp(0, SEMVMX as i64) as i32;
                 self.commit(&[(num, nv)], &[(idx, 0, 0, 0)]);
                 self.slots()[num].pid.store(ProcessId::from_token(owner).pid, Ordering::Relaxed);
@@ -900,6 +929,7 @@ impl SemaphoreSet {
         self.apply_inner(ops, Some(Instant::now() + timeout), false)
     }
 
+    #[inline]
     fn apply_inner(
         &self,
         ops: &[SemOp],
@@ -917,6 +947,26 @@ impl SemaphoreSet {
             self.check_num(op.num as usize)?;
         }
         let me = me();
+        let fast = match ops {
+            [op] if !op.flags.contains(SemFlags::UNDO) => Some(*op),
+            _ => None,
+        };
+        if fast.is_some_and(|op| self.try_fast(op, me)) {
+            return Ok(());
+        }
+        self.apply_slow(ops, deadline, all_nowait, me, fast)
+    }
+
+    /// Everything but the fast path: the lock, waiting, undo.
+    #[inline(never)]
+    fn apply_slow(
+        &self,
+        ops: &[SemOp],
+        deadline: Option<Instant>,
+        all_nowait: bool,
+        me: Me,
+        fast: Option<SemOp>,
+    ) -> Result<(), SemError> {
         let ctl = self.ctl();
         let header = self.obj.header();
         // Spin (without the lock) while a snapshot says the operations would block: the
@@ -937,17 +987,26 @@ impl SemaphoreSet {
             (&mut big_v, &mut big_u)
         };
         loop {
-            if spin && registered.is_none() && optimistic_rounds < 16 {
+            if spin && registered.is_none() && optimistic_rounds < 16 && self.snapshot_blocks(ops) {
                 optimistic_rounds += 1;
+                // Announce the spinner, then look again (Dekker with the fast path: it
+                // changes a value, then reads `spinners`): either it sees us and bumps
+                // `seq`, or we see its change.
+                ctl.spinners.fetch_add(1, Ordering::SeqCst);
+                fence(Ordering::SeqCst);
                 let seen = ctl.seq.load(Ordering::Acquire);
-                if self.snapshot_blocks(ops) {
-                    if spin_wait(SIGNAL_SPIN, || {
+                let hit = !self.snapshot_blocks(ops)
+                    || spin_wait(SIGNAL_SPIN, || {
                         ctl.seq.load(Ordering::Relaxed) != seen || header.is_removed()
-                    }) {
-                        continue;
+                    });
+                ctl.spinners.fetch_sub(1, Ordering::Release);
+                if hit {
+                    if fast.is_some_and(|op| self.try_fast(op, me)) {
+                        return Ok(());
                     }
-                    spin = false; // spun out: register and sleep
+                    continue;
                 }
+                spin = false; // spun out: register and sleep
             }
             let g = self.lock()?;
             if let Some(Some(idx)) = registered.take() {
@@ -965,8 +1024,9 @@ impl SemaphoreSet {
                 }
             }
             let waiting = ctl.waiters.load(Ordering::Relaxed) != 0;
-            let (nv, nu) = match self.evaluate(ops, me, values, undos) {
-                Ok(Ok(n)) => n,
+            let mut nv = 0;
+            let nu = match self.evaluate(ops, me, values, &mut nv, undos) {
+                Ok(Ok(nu)) => nu,
                 Ok(Err(b)) => {
                     let early = if b.nowait || all_nowait {
                         Some(SemError::WouldBlock)
@@ -976,15 +1036,19 @@ impl SemaphoreSet {
                         None
                     };
                     if let Some(e) = early {
+                        self.unfreeze(&values[..nv]);
                         drop(g);
                         if swept && waiting {
                             self.wake_waiters();
                         }
                         return Err(e);
                     }
+                    // Register, note `seq`, and only then unfreeze: a fast-path change of our
+                    // semaphores comes after, sees the registration and bumps `seq`.
                     let idx = self.register_waiter(me, b.num, b.zero, ops.len() > 1);
                     registered = Some(idx);
                     let seen = ctl.seq.load(Ordering::Relaxed);
+                    self.unfreeze(&values[..nv]);
                     drop(g);
                     if swept && waiting {
                         self.wake_waiters();
@@ -993,7 +1057,10 @@ impl SemaphoreSet {
                     spin = true;
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.unfreeze(&values[..nv]);
+                    return Err(e);
+                }
             };
             // Wake only if this step can satisfy a registered waiter (as Linux does): a
             // value that grows where someone waits for an increase, or reaches 0 where
@@ -1002,7 +1069,7 @@ impl SemaphoreSet {
                 || (waiting && ctl.complex_waiters.load(Ordering::Relaxed) != 0)
                 || (waiting
                     && values[..nv].iter().any(|&(num, new)| {
-                        let old = self.slots()[num].value.load(Ordering::Relaxed) as i32;
+                        let old = value_of(self.slots()[num].value.load(Ordering::Relaxed));
                         self.satisfies_someone(num, old, new)
                     }));
             self.commit(&values[..nv], &undos[..nu]);
@@ -1016,6 +1083,67 @@ impl SemaphoreSet {
                 self.wake_waiters();
             }
             return Ok(());
+        }
+    }
+
+    /// The lock-free fast path of a single operation without `UNDO`: one compare-and-swap
+    /// on the value word, if it is not frozen by the lock holder and the operation can
+    /// proceed and stays in range. Returns false to take the slow path (which also reports
+    /// the errors). Linearizes at the CAS: a multi-operation step freezes every word it
+    /// reads, so it never sees half of a fast operation, nor loses one.
+    #[inline]
+    fn try_fast(&self, op: SemOp, me: Me) -> bool {
+        let header = self.obj.header();
+        if header.is_removed() {
+            return false;
+        }
+        let slot = &self.slots()[op.num as usize];
+        let delta = op.delta as i32;
+        let mut w = slot.value.load(Ordering::Relaxed);
+        loop {
+            if w & FROZEN != 0 {
+                return false;
+            }
+            let old = value_of(w);
+            let new = old + delta;
+            if !(0..=SEMVMX).contains(&new) || (delta == 0 && old != 0) {
+                return false;
+            }
+            if delta == 0 {
+                break;
+            }
+            // SeqCst: Dekker with spinners (they bump `spinners`, then read values) and
+            // synchronizes with the Release unfreeze of a registering waiter.
+            match slot.value.compare_exchange_weak(
+                w,
+                new as u32,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    self.after_fast(op.num as usize, old, new);
+                    break;
+                }
+                Err(cur) => w = cur,
+            }
+        }
+        slot.pid.store(me.pid, Ordering::Relaxed);
+        self.ctl().otime.store(sys::unix_time_secs_coarse(), Ordering::Relaxed);
+        true
+    }
+
+    /// After a fast-path change from `old` to `new`: if anyone watches, bump `seq`, and wake
+    /// the sleepers if the change can satisfy a registered waiter.
+    #[inline]
+    fn after_fast(&self, num: usize, old: i32, new: i32) {
+        let ctl = self.ctl();
+        if ctl.spinners.load(Ordering::SeqCst) == 0 && ctl.waiters.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        ctl.seq.fetch_add(1, Ordering::SeqCst);
+        if ctl.complex_waiters.load(Ordering::Relaxed) != 0 || self.satisfies_someone(num, old, new)
+        {
+            self.wake_waiters();
         }
     }
 
@@ -1033,7 +1161,7 @@ impl SemaphoreSet {
             let k = match seen[..n].iter().position(|&(m, _)| m == num) {
                 Some(k) => k,
                 None => {
-                    seen[n] = (num, slots[num].value.load(Ordering::Relaxed) as i32);
+                    seen[n] = (num, value_of(slots[num].value.load(Ordering::Acquire)));
                     n += 1;
                     n - 1
                 }
@@ -1049,24 +1177,26 @@ impl SemaphoreSet {
 
     /// Evaluates `ops` on a private copy of the values. Lock held. Returns the changes to
     /// commit (counts of `values` and `undos` filled in), or where it blocked.
-    #[allow(clippy::type_complexity)]
+    /// Freezes each value word it reads and counts it in `*nv`: the caller commits or
+    /// [`unfreezes`](Self::unfreeze) `values[..*nv]`.
     fn evaluate(
         &self,
         ops: &[SemOp],
         me: Me,
         values: &mut [(usize, i32)],
+        nv: &mut usize,
         undos: &mut [UndoChange],
-    ) -> Result<Result<(usize, usize), Blocked>, SemError> {
-        let slots = self.slots();
-        let (mut nv, mut nu) = (0usize, 0usize);
+    ) -> Result<Result<usize, Blocked>, SemError> {
+        let mut nu = 0usize;
+        *nv = 0;
         for op in ops {
             let num = op.num as usize;
-            let k = match values[..nv].iter().position(|&(n, _)| n == num) {
+            let k = match values[..*nv].iter().position(|&(n, _)| n == num) {
                 Some(k) => k,
                 None => {
-                    values[nv] = (num, slots[num].value.load(Ordering::Relaxed) as i32);
-                    nv += 1;
-                    nv - 1
+                    values[*nv] = (num, self.freeze(num));
+                    *nv += 1;
+                    *nv - 1
                 }
             };
             let cur = values[k].1;
@@ -1103,7 +1233,25 @@ impl SemaphoreSet {
                 undos[j].1 = if adj == 0 { 0 } else { me.process };
             }
         }
-        Ok(Ok((nv, nu)))
+        Ok(Ok(nu))
+    }
+
+    /// Freezes value word `num` (so the fast path keeps off) and returns its value. Lock
+    /// held; the word is not frozen yet.
+    fn freeze(&self, num: usize) -> i32 {
+        // AcqRel: sees every fast-path change before it, and orders our later writes.
+        let old = self.slots()[num].value.fetch_or(FROZEN, Ordering::AcqRel);
+        value_of(old)
+    }
+
+    /// Unfreezes the value words of `values` without changing them. Lock held. Release: a
+    /// fast-path CAS that sees the unfrozen word also sees everything written before (the
+    /// waiter registration in particular).
+    fn unfreeze(&self, values: &[(usize, i32)]) {
+        let slots = self.slots();
+        for &(num, _) in values {
+            slots[num].value.fetch_and(!FROZEN, Ordering::Release);
+        }
     }
 
     /// The undo entry of (`owner`, `num`) as a planned change: the existing one, or a free
@@ -1185,13 +1333,13 @@ impl SemaphoreSet {
     /// Errors: `InvalidArgument` (no such semaphore), `NotRecoverable`.
     pub fn get(&self, num: usize) -> Result<i32, SemError> {
         self.check_num(num)?;
-        self.locked_read(|| self.slots()[num].value.load(Ordering::Relaxed) as i32)
+        self.locked_read(|| value_of(self.slots()[num].value.load(Ordering::Relaxed)))
     }
 
     /// `GETALL`: all values, read in one step under the lock. Sweeps as [`get`](Self::get).
     pub fn get_all(&self) -> Result<Vec<i32>, SemError> {
         self.locked_read(|| {
-            self.slots().iter().map(|s| s.value.load(Ordering::Relaxed) as i32).collect()
+            self.slots().iter().map(|s| value_of(s.value.load(Ordering::Relaxed))).collect()
         })
     }
 
@@ -1243,6 +1391,9 @@ impl SemaphoreSet {
             })
             .map(|(idx, _)| (idx, 0, 0, 0))
             .collect();
+        for &(num, _) in changes {
+            self.freeze(num);
+        }
         self.commit(changes, &clear);
         let pid = me().pid;
         for &(num, _) in changes {
