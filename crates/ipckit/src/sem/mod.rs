@@ -975,6 +975,8 @@ impl SemaphoreSet {
         // Bounds the lock-free spinning when others keep changing the set without ever
         // satisfying us: then we register and sleep.
         let mut optimistic_rounds = 0;
+        // None: not registered; Some(Some(i)): waiter record i; Some(None): waiting without
+        // a record (the table was full), polling.
         let mut registered: Option<Option<usize>> = None;
         let mut force_sweep = false;
         let (mut small_v, mut small_u) = ([(0usize, 0i32); SMALL], [(0, 0, 0, 0); SMALL]);
