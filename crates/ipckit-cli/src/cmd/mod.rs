@@ -8,5 +8,6 @@ pub mod ls;
 pub mod net;
 pub mod objects;
 pub mod rm;
+pub mod sem;
 pub mod shm;
 pub mod tour;

@@ -77,6 +77,22 @@ pub const STEPS: &[Step] = &[
         run: |ctx| demo::pingpong::run(ctx, demo::pingpong::Args { rounds: 6 }),
     },
     Step {
+        name: "semaphores",
+        title: "Semaphore sets: ordering processes (the three runners)",
+        story: "System V semaphores come in sets, change by any amount, and apply several \
+                operations as one atomic step; ipckit keeps them in the namespace. Three \
+                runner processes must run 1, then 2, then 3. With one semaphore that runner 1 \
+                signals twice, the two units release runners 2 and 3 together: runner 3 \
+                starts before runner 2 is done. With one semaphore per hand-over the order \
+                always holds.",
+        run: |ctx| {
+            demo::runners::run(
+                ctx,
+                demo::runners::Args { variant: demo::runners::Version::Both, leg_ms: 250 },
+            )
+        },
+    },
+    Step {
         name: "prodcons",
         title: "The bounded buffer: producers and consumers",
         story: "Two producer and two consumer processes share an 8-slot ring buffer guarded \

@@ -24,6 +24,8 @@ mod mutex;
 mod raw;
 mod semaphore;
 
+#[cfg(not(loom))]
+pub(crate) use backoff::SIGNAL_SPIN;
 pub use backoff::{Backoff, spinning_pays};
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};

@@ -59,3 +59,13 @@ pub fn unix_time_secs() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+/// Like [`unix_time_secs`], from `CLOCK_REALTIME_COARSE` (the time of the last tick: a few
+/// nanoseconds to read, for timestamps on fast paths such as `sem_otime`).
+#[doc(alias = "clock_gettime")]
+pub fn unix_time_secs_coarse() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into `ts`, which lives across the call.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    if r == 0 { ts.tv_sec.max(0) as u64 } else { unix_time_secs() }
+}
