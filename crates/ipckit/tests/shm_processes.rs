@@ -23,6 +23,7 @@ fn main() {
             ("other_user_is_denied_a_0600_segment", permission_denied_for_other_user),
             ("creator_killed_midway_leaves_nothing_visible", creator_killed_midway),
             ("two_process_mutex_deadlock_is_seen_live", mutex_deadlock_seen_live),
+            ("a_forked_child_counts_as_attached", forked_child_counts),
         ],
         child,
     );
@@ -235,4 +236,37 @@ fn mutex_deadlock_seen_live() {
     assert_eq!(holds(pa), Some(Part::Mutex { offset: 0 }));
     assert_eq!(holds(pb), Some(Part::Mutex { offset: 64 }));
     assert!(snap.waits.iter().all(|e| e.resource.id == seg.id()));
+}
+
+/// A child made by `fork` inherits the attachment and counts as attached, as with System V;
+/// when it exits, it stops counting.
+fn forked_child_counts() {
+    let d = scratch();
+    let ns = ns_at(d.path().to_str().unwrap());
+    let seg = Segment::create(&ns, Key(0x57), 4096, 0o600).unwrap();
+    let a = seg.attach().unwrap();
+    assert_eq!(seg.stat().unwrap().nattch, 1);
+    // SAFETY: this test runner is single-threaded; the child only reads /proc and exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let n = seg.stat().map(|s| s.nattch).unwrap_or(0);
+        let mut buf = [0u8; 1];
+        let readable = a.read(0, &mut buf).is_ok();
+        // SAFETY: ends the forked child at once.
+        unsafe { libc::_exit(if n == 2 && readable { 0 } else { 10 + n as i32 }) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child forked above.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(libc::WIFEXITED(status));
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "the child saw nattch = {}",
+        libc::WEXITSTATUS(status) - 10
+    );
+    assert_eq!(seg.stat().unwrap().nattch, 1, "the exited child no longer counts");
+    drop(a);
+    assert_eq!(seg.stat().unwrap().nattch, 0);
 }

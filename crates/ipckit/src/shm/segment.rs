@@ -15,8 +15,9 @@
 //! **Attachments are counted by the kernel.** Each attachment opens the file anew and holds
 //! a shared `flock` on it; `nattch` is the number of such locks in `/proc/locks`. The kernel
 //! drops a lock when its process dies, so a process killed without detaching stops counting
-//! at once. (A child made by `fork` shares its parent's open file, hence its attachment:
-//! the pair counts once, until both have detached.)
+//! at once. A child made by `fork` inherits the attachment, as with System V, and counts
+//! separately: a fork hook gives it its own open file and lock (see
+//! [`ForkRelock`](crate::sys::ForkRelock)).
 //!
 //! **No SIGBUS.** The file's storage is reserved at creation (`posix_fallocate`), so a full
 //! tmpfs is reported as an error then; and [`Attachment::read`]/[`Attachment::write`] check
@@ -254,7 +255,8 @@ impl Segment {
         let seg = Segment::from_object(obj)?;
         sys::lock_shared(seg.obj.mapping().file())
             .map_err(|e| ObjectError::io("cannot record the attachment (flock)", e))?;
-        let a = Attachment { seg };
+        let relock = sys::ForkRelock::new(seg.obj.mapping().file());
+        let a = Attachment { seg, _relock: relock };
         a.record(true);
         Ok(a)
     }
@@ -302,6 +304,8 @@ fn state(m: &Mapping, off: usize) -> Result<&SegmentState, ObjectError> {
 #[derive(Debug)]
 pub struct Attachment {
     seg: Segment,
+    /// A child made by `fork` inherits the attachment and counts as attached too.
+    _relock: sys::ForkRelock,
 }
 
 impl Attachment {

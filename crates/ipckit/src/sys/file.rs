@@ -90,3 +90,96 @@ mod tests {
         assert_eq!(count_flocks(m.dev(), m.ino()).unwrap(), 0);
     }
 }
+
+/// File descriptors whose `flock` must be re-taken in a child made by `fork` (see
+/// [`ForkRelock`]). -1 is a free slot.
+static RELOCK_FDS: [std::sync::atomic::AtomicI32; RELOCK_SLOTS] =
+    [const { std::sync::atomic::AtomicI32::new(-1) }; RELOCK_SLOTS];
+const RELOCK_SLOTS: usize = 256;
+static RELOCK_HOOK: std::sync::Once = std::sync::Once::new();
+
+/// Keeps a shared `flock` "per process" across `fork`.
+///
+/// A child made by `fork` inherits its parent's descriptors, which share the parent's open
+/// file descriptions, and with them the parent's `flock`s: the child would not count as a
+/// holder of its own. While a `ForkRelock` lives, a `pthread_atfork` hook gives the child a
+/// fresh open file description of the same file under the same descriptor number and takes
+/// a shared lock on it — so a forked child counts, and stops counting when it dies, exactly
+/// like the parent. Only async-signal-safe calls run in the hook. At most 256 descriptors are
+/// tracked at once; beyond that a forked child shares its parent's lock.
+#[derive(Debug)]
+pub struct ForkRelock {
+    slot: Option<usize>,
+}
+
+impl ForkRelock {
+    /// Tracks `file` until the returned guard is dropped.
+    pub fn new(file: &File) -> ForkRelock {
+        use std::sync::atomic::Ordering;
+        RELOCK_HOOK.call_once(|| {
+            // SAFETY: registers a child handler that uses only async-signal-safe calls and
+            // touches only the static table.
+            unsafe { libc::pthread_atfork(None, None, Some(relock_in_child)) };
+        });
+        let fd = file.as_raw_fd();
+        let slot = RELOCK_FDS
+            .iter()
+            .position(|s| s.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Relaxed).is_ok());
+        ForkRelock { slot }
+    }
+}
+
+impl Drop for ForkRelock {
+    fn drop(&mut self) {
+        if let Some(i) = self.slot {
+            RELOCK_FDS[i].store(-1, std::sync::atomic::Ordering::Release);
+        }
+    }
+}
+
+extern "C" fn relock_in_child() {
+    for slot in &RELOCK_FDS {
+        let fd = slot.load(std::sync::atomic::Ordering::Acquire);
+        if fd >= 0 {
+            relock_fd(fd);
+        }
+    }
+}
+
+/// Replaces `fd` by a new open file description of the same file, with a shared flock.
+fn relock_fd(fd: i32) {
+    // "/proc/self/fd/" + decimal fd + NUL, built without allocating (we may be in a fork
+    // child of a multi-threaded process).
+    let mut path = [0u8; 32];
+    let prefix = b"/proc/self/fd/";
+    path[..prefix.len()].copy_from_slice(prefix);
+    let mut digits = [0u8; 12];
+    let (mut n, mut len) = (fd as u32, 0);
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        path[prefix.len() + i] = digits[len - 1 - i];
+    }
+    // SAFETY: `path` is NUL-terminated (zero-initialized, and prefix + digits < 32 bytes);
+    // open/flock/dup3/close on descriptors this process owns; fcntl(F_GETFL) only reads.
+    unsafe {
+        let mode = libc::fcntl(fd, libc::F_GETFL) & libc::O_ACCMODE;
+        if mode < 0 {
+            return;
+        }
+        let new = libc::open(path.as_ptr().cast(), mode | libc::O_CLOEXEC);
+        if new < 0 {
+            return;
+        }
+        if libc::flock(new, libc::LOCK_SH) == 0 {
+            libc::dup3(new, fd, libc::O_CLOEXEC);
+        }
+        libc::close(new);
+    }
+}

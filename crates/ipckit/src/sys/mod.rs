@@ -26,7 +26,7 @@ pub use fd::{
     Readiness, is_fifo, is_inheritable, is_nonblocking, mkfifo, open, pipe_capacity, pipe2,
     poll_fd, set_inheritable, set_nonblocking, set_pipe_capacity,
 };
-pub use file::{allocate, count_flocks, lock_shared};
+pub use file::{ForkRelock, allocate, count_flocks, lock_shared};
 pub use futex::{FutexWait, futex_wait, futex_wake};
 pub use process::{
     Liveness, ProcessId, cpus_available, cpus_online, current_pid, current_tid, current_uid,
