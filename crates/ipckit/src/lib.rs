@@ -13,6 +13,7 @@
 //! | [`sys`] | the only place that calls the OS: futex wait/wake, process identity and liveness, clocks |
 //! | [`shm`] | the [`ShmSafe`](shm::ShmSafe) marker for types that may live in a shared mapping |
 //! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff) |
+//! | [`coord`] | coordination structures: bounded buffers, resource allocators, an alarm clock, software transactional memory |
 //!
 //! ## Example: a robust mutex
 //!
@@ -27,6 +28,7 @@
 #![warn(missing_docs)]
 
 mod atomic;
+pub mod coord;
 pub mod shm;
 pub mod sync;
 pub mod sys;

@@ -1,0 +1,90 @@
+//! An event count (Reed & Kanodia 1979): the futex wait side of a lock-free structure.
+//!
+//! A lock-free buffer has no mutex for a condition variable to release, so a consumer that
+//! finds it empty sleeps on an event count instead:
+//!
+//! | word | meaning |
+//! |---|---|
+//! | `seq` | bumped by every notify that found a waiter; the futex word |
+//! | `waiting` | threads between announcing themselves and leaving the futex call; notify skips both the bump and the wake system call while it is zero |
+//!
+//! Waiter: read `seq`, `waiting += 1` (sequentially consistent), re-check the condition,
+//! sleep only if `seq` is unchanged. Notifier: make the condition true with a sequentially
+//! consistent store, then read `waiting`. In the single total order of these operations
+//! either the notifier sees the waiter (and bumps `seq`, so the waiter's futex call returns
+//! at once or is woken) or the waiter's re-check sees the condition. Notify wakes *every*
+//! waiter: a woken consumer of a Vyukov queue may find its head slot not yet published and
+//! sleep again, so waking one could strand an item (see the slot buffer's docs).
+
+use crate::atomic::{AtomicU32, Ordering, dekker_point};
+use crate::sync::{SIGNAL_SPIN, spin_until};
+use crate::sys;
+use std::time::Instant;
+
+/// See the [module docs](self). Zeroed memory is a valid event count.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct EventCount {
+    seq: AtomicU32,
+    waiting: AtomicU32,
+}
+
+impl EventCount {
+    pub(crate) fn new() -> Self {
+        EventCount { seq: AtomicU32::new(0), waiting: AtomicU32::new(0) }
+    }
+
+    /// Call after a sequentially consistent store made some waiter's condition true.
+    #[inline]
+    pub(crate) fn notify(&self) {
+        dekker_point();
+        if self.waiting.load(Ordering::SeqCst) != 0 {
+            self.notify_slow();
+        }
+    }
+
+    #[cold]
+    fn notify_slow(&self) {
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        sys::futex_wake(&self.seq, u32::MAX);
+    }
+
+    /// Runs `attempt` until it succeeds, spinning briefly while `ready` says it might, then
+    /// sleeping; `None` once `deadline` has passed. `attempt` must read the condition with
+    /// sequentially consistent loads.
+    pub(crate) fn wait_for<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut() -> bool,
+        mut attempt: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        loop {
+            if let Some(r) = attempt() {
+                return Some(r);
+            }
+            if spin_until(SIGNAL_SPIN, &mut ready) {
+                continue;
+            }
+            let seq = self.seq.load(Ordering::SeqCst);
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            dekker_point();
+            if let Some(r) = attempt() {
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                return Some(r);
+            }
+            let timeout = match deadline {
+                None => None,
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        self.waiting.fetch_sub(1, Ordering::Relaxed);
+                        return None;
+                    }
+                    Some(d - now)
+                }
+            };
+            sys::futex_wait(&self.seq, seq, timeout);
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
