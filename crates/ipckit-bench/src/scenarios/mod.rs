@@ -1,5 +1,6 @@
 //! The benchmark scenarios. Each module measures ipckit next to its peers.
 
+mod coord;
 mod mutex;
 mod sem_pingpong;
 
@@ -29,6 +30,16 @@ pub fn all() -> Vec<Scenario> {
             name: "sem-pingpong",
             about: "round trip between two processes: ipckit Semaphore, sem_t, SysV semop, pipes",
             run: sem_pingpong::run,
+        },
+        Scenario {
+            name: "bounded-buffer",
+            about: "1->1 and 2->2 threads, 8 B and 4 KiB items: BoundedBuffer, SlotBuffer, crossbeam, mpsc",
+            run: coord::bounded_buffer,
+        },
+        Scenario {
+            name: "stm-transfer",
+            about: "random transfers among 64 accounts, 2 threads: ipckit STM vs mutex banks",
+            run: coord::stm_transfer,
         },
     ]
 }

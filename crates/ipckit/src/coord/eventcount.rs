@@ -8,6 +8,9 @@
 //! | `seq` | bumped by every notify that found a waiter; the futex word |
 //! | `waiting` | threads between announcing themselves and leaving the futex call; notify skips both the bump and the wake system call while it is zero |
 //!
+//! Before announcing itself a waiter snoozes briefly (spins, then yields), because a futex
+//! sleep and wake cost microseconds while the next item is often nanoseconds away.
+//!
 //! Waiter: read `seq`, `waiting += 1` (sequentially consistent), re-check the condition,
 //! sleep only if `seq` is unchanged. Notifier: make the condition true with a sequentially
 //! consistent store, then read `waiting`. In the single total order of these operations
@@ -17,7 +20,7 @@
 //! sleep again, so waking one could strand an item (see the slot buffer's docs).
 
 use crate::atomic::{AtomicU32, Ordering, dekker_point};
-use crate::sync::{SIGNAL_SPIN, spin_until};
+use crate::sync::Backoff;
 use crate::sys;
 use std::time::Instant;
 
@@ -49,6 +52,24 @@ impl EventCount {
         sys::futex_wake(&self.seq, u32::MAX);
     }
 
+    /// Waits briefly for `ready`: exponential spinning, then a few `yield_now`s (crossbeam's
+    /// `Backoff::snooze` schedule), so that on a busy or oversubscribed machine the peer gets
+    /// the CPU and the item arrives without a futex sleep and wake (microseconds each).
+    /// Under loom, not at all (the model checks the sleeping path).
+    fn snooze_until(&self, ready: &mut impl FnMut() -> bool) -> bool {
+        if cfg!(loom) {
+            return false;
+        }
+        let mut backoff = Backoff::new();
+        while !backoff.is_completed() {
+            if ready() {
+                return true;
+            }
+            backoff.snooze();
+        }
+        ready()
+    }
+
     /// Runs `attempt` until it succeeds, spinning briefly while `ready` says it might, then
     /// sleeping; `None` once `deadline` has passed. `attempt` must read the condition with
     /// sequentially consistent loads.
@@ -62,7 +83,7 @@ impl EventCount {
             if let Some(r) = attempt() {
                 return Some(r);
             }
-            if spin_until(SIGNAL_SPIN, &mut ready) {
+            if self.snooze_until(&mut ready) {
                 continue;
             }
             let seq = self.seq.load(Ordering::SeqCst);

@@ -93,6 +93,12 @@ impl Ring {
     }
 }
 
+/// A claimed position and its slot: the claimant alone may copy into or out of it.
+struct Claim<'a, T> {
+    pos: u64,
+    slot: &'a Slot<T>,
+}
+
 /// The algorithm, over any ring and slot array (owned or in a mapping).
 struct Core<'a, T> {
     ring: &'a Ring,
@@ -127,7 +133,8 @@ impl<T> Core<'_, T> {
         slot.rel_stamp.store(stamp.wrapping_sub(2 * i), Ordering::SeqCst);
     }
 
-    fn try_put(&self, item: T) -> Result<(), T> {
+    /// Claims the next position for a producer: `None` if the buffer is full.
+    fn claim_put(&self) -> Option<Claim<'_, T>> {
         let mut pos = self.ring.tail.load(Ordering::Relaxed);
         loop {
             let (stamp, slot) = self.slot(pos);
@@ -139,19 +146,11 @@ impl<T> Core<'_, T> {
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => {
-                        // SAFETY: the CAS made us the only claimant of position `pos`, and the
-                        // stamp (loaded with Acquire) says its previous item was taken: nobody
-                        // else touches this slot until we publish.
-                        unsafe { (*slot.value.get()).write(item) };
-                        self.publish(slot, pos, pos.wrapping_mul(2).wrapping_add(1));
-                        self.ring.not_empty.notify();
-                        return Ok(());
-                    }
+                    Ok(_) => return Some(Claim { pos, slot }),
                     Err(now) => pos = now,
                 }
             } else if diff < 0 {
-                return Err(item);
+                return None;
             } else {
                 // Someone claimed `pos` already. The stamp was stored after that claim and we
                 // loaded it with Acquire, so the reload sees `tail` moved on; if it has not,
@@ -159,14 +158,15 @@ impl<T> Core<'_, T> {
                 // spinning forever.
                 let now = self.ring.tail.load(Ordering::Relaxed);
                 if now == pos {
-                    return Err(item);
+                    return None;
                 }
                 pos = now;
             }
         }
     }
 
-    fn try_take(&self) -> Option<T> {
+    /// Claims the next position for a consumer: `None` if the buffer is empty.
+    fn claim_take(&self) -> Option<Claim<'_, T>> {
         let mut pos = self.ring.head.load(Ordering::Relaxed);
         loop {
             let (stamp, slot) = self.slot(pos);
@@ -178,24 +178,13 @@ impl<T> Core<'_, T> {
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 ) {
-                    Ok(_) => {
-                        // SAFETY: the CAS made us the only claimant of `pos`; the stamp
-                        // (Acquire) says its producer finished writing the item.
-                        let item = unsafe { (*slot.value.get()).assume_init_read() };
-                        let next = pos.wrapping_add(self.slots.len() as u64).wrapping_mul(2);
-                        self.publish(slot, pos, next);
-                        self.ring.not_full.notify();
-                        return Some(item);
-                    }
+                    Ok(_) => return Some(Claim { pos, slot }),
                     Err(now) => pos = now,
                 }
             } else if diff < 0 {
                 return None;
             } else {
-                // Someone claimed `pos` already. The stamp was stored after that claim and we
-                // loaded it with Acquire, so the reload sees `head` moved on; if it has not,
-                // the memory is corrupt (a hostile process): report "empty" instead of
-                // spinning forever.
+                // As in `claim_put`: an unmoved `head` means corrupt memory: "empty".
                 let now = self.ring.head.load(Ordering::Relaxed);
                 if now == pos {
                     return None;
@@ -203,6 +192,43 @@ impl<T> Core<'_, T> {
                 pos = now;
             }
         }
+    }
+
+    /// Copies `item` into a claimed slot and publishes it.
+    #[inline]
+    fn fill(&self, c: Claim<'_, T>, item: T) {
+        // SAFETY: the claim's CAS made us the only claimant of position `c.pos`, and the
+        // stamp (loaded with Acquire) said its previous item was taken: nobody else touches
+        // this slot until we publish.
+        unsafe { (*c.slot.value.get()).write(item) };
+        self.publish(c.slot, c.pos, c.pos.wrapping_mul(2).wrapping_add(1));
+        self.ring.not_empty.notify();
+    }
+
+    /// Copies the item out of a claimed slot and frees the slot for the next lap.
+    #[inline]
+    fn empty(&self, c: Claim<'_, T>) -> T {
+        // SAFETY: the claim made us the only claimant of `c.pos`; the stamp (Acquire) said its
+        // producer finished writing the item, which we now move out exactly once.
+        let item = unsafe { (*c.slot.value.get()).assume_init_read() };
+        let next = c.pos.wrapping_add(self.slots.len() as u64).wrapping_mul(2);
+        self.publish(c.slot, c.pos, next);
+        self.ring.not_full.notify();
+        item
+    }
+
+    fn try_put(&self, item: T) -> Result<(), T> {
+        match self.claim_put() {
+            Some(c) => {
+                self.fill(c, item);
+                Ok(())
+            }
+            None => Err(item),
+        }
+    }
+
+    fn try_take(&self) -> Option<T> {
+        self.claim_take().map(|c| self.empty(c))
     }
 
     /// Might a put succeed now? (For spinning; loads only.)
@@ -217,27 +243,26 @@ impl<T> Core<'_, T> {
         self.slot(pos).0 == pos.wrapping_mul(2).wrapping_add(1)
     }
 
+    /// Waits for a slot (the item is not moved until one is claimed, so a large item is
+    /// copied once).
     fn put_until(&self, item: T, deadline: Option<Instant>) -> Result<(), T> {
-        let mut item = Some(item);
-        let done = self.ring.not_full.wait_for(
-            deadline,
-            || self.put_ready(),
-            || match self.try_put(item.take().expect("item present until stored")) {
-                Ok(()) => Some(()),
-                Err(back) => {
-                    item = Some(back);
-                    None
-                }
-            },
-        );
-        match done {
-            Some(()) => Ok(()),
-            None => Err(item.expect("item handed back on timeout")),
+        let claim = self.claim_put().or_else(|| {
+            self.ring.not_full.wait_for(deadline, || self.put_ready(), || self.claim_put())
+        });
+        match claim {
+            Some(c) => {
+                self.fill(c, item);
+                Ok(())
+            }
+            None => Err(item),
         }
     }
 
     fn take_until(&self, deadline: Option<Instant>) -> Option<T> {
-        self.ring.not_empty.wait_for(deadline, || self.take_ready(), || self.try_take())
+        let claim = self.claim_take().or_else(|| {
+            self.ring.not_empty.wait_for(deadline, || self.take_ready(), || self.claim_take())
+        });
+        claim.map(|c| self.empty(c))
     }
 
     /// Items in the buffer now (a snapshot: may be stale by the time it is read).
@@ -308,10 +333,8 @@ impl<T> SlotBuffer<T> {
 
     /// Stores `item`, blocking while the buffer is full.
     pub fn put(&self, item: T) {
-        if let Err(item) = self.core().try_put(item) {
-            // No deadline: returns only once stored.
-            let _ = self.core().put_until(item, None);
-        }
+        // No deadline: returns only once stored.
+        let _ = self.core().put_until(item, None);
     }
 
     /// Stores `item` if a slot is free now; otherwise hands it back as
@@ -328,10 +351,7 @@ impl<T> SlotBuffer<T> {
 
     /// Removes the oldest item, blocking while the buffer is empty.
     pub fn take(&self) -> T {
-        match self.core().try_take() {
-            Some(t) => t,
-            None => self.core().take_until(None).expect("no deadline"),
-        }
+        self.core().take_until(None).expect("no deadline")
     }
 
     /// Removes the oldest item if there is one now: [`TakeError::Empty`] otherwise.
@@ -436,9 +456,7 @@ impl<T: Copy, const N: usize> SharedSlotBuffer<T, N> {
     /// Stores `item`, blocking while the buffer is full. Between processes prefer
     /// [`put_timeout`](Self::put_timeout): a dead consumer never frees a slot.
     pub fn put(&self, item: T) {
-        if let Err(item) = self.core().try_put(item) {
-            let _ = self.core().put_until(item, None);
-        }
+        let _ = self.core().put_until(item, None);
     }
 
     /// Stores `item` if a slot is free now: [`PutError::Full`] otherwise. Never blocks.
@@ -454,10 +472,7 @@ impl<T: Copy, const N: usize> SharedSlotBuffer<T, N> {
     /// Removes the oldest item, blocking while the buffer is empty. Between processes prefer
     /// [`take_timeout`](Self::take_timeout).
     pub fn take(&self) -> T {
-        match self.core().try_take() {
-            Some(t) => t,
-            None => self.core().take_until(None).expect("no deadline"),
-        }
+        self.core().take_until(None).expect("no deadline")
     }
 
     /// Removes the oldest item if there is one now: [`TakeError::Empty`] otherwise.

@@ -25,7 +25,6 @@ mod raw;
 mod semaphore;
 
 pub use backoff::{Backoff, spinning_pays};
-pub(crate) use backoff::{SIGNAL_SPIN, spin_until};
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::{Event, EventMode};
