@@ -27,8 +27,17 @@ use std::time::{Duration, Instant};
 struct State {
     free: Vec<usize>,
     waiting: BTreeMap<(u32, u64), Arc<Event>>,
-    granted: HashMap<u64, usize>,
+    /// ticket → (resource, grant number)
+    granted: HashMap<u64, (usize, u64)>,
     next_ticket: u64,
+    next_grant: u64,
+}
+
+impl State {
+    fn grant_number(&mut self) -> u64 {
+        self.next_grant += 1;
+        self.next_grant - 1
+    }
 }
 
 /// `k` identical resources, numbered `0..k`, handed out lowest priority number first, FIFO
@@ -54,12 +63,20 @@ pub struct PriorityAllocator {
 pub struct PriorityGuard<'a> {
     alloc: &'a PriorityAllocator,
     resource: usize,
+    grant: u64,
 }
 
 impl PriorityGuard<'_> {
     /// Which resource (`0..k`) this guard holds.
     pub fn resource(&self) -> usize {
         self.resource
+    }
+
+    /// This grant's place in the order of all grants (0, 1, 2, ...), fixed under the
+    /// allocator's lock when the resource was handed over: the true grant order, even when
+    /// several waiters wake at once.
+    pub fn grant_number(&self) -> u64 {
+        self.grant
     }
 }
 
@@ -85,6 +102,7 @@ impl PriorityAllocator {
                 waiting: BTreeMap::new(),
                 granted: HashMap::new(),
                 next_ticket: 0,
+                next_grant: 0,
             }),
             total: k,
         }
@@ -114,8 +132,9 @@ impl PriorityAllocator {
     /// Acquires a resource if one is free now. Errors: [`AcquireError::WouldBlock`].
     pub fn try_acquire(&self, priority: u32) -> Result<PriorityGuard<'_>, AcquireError> {
         let _ = priority; // a free resource means nobody waits: priority cannot matter
-        let r = lock(&self.state).free.pop().ok_or(AcquireError::WouldBlock)?;
-        Ok(PriorityGuard { alloc: self, resource: r })
+        let mut s = lock(&self.state);
+        let r = s.free.pop().ok_or(AcquireError::WouldBlock)?;
+        Ok(PriorityGuard { alloc: self, resource: r, grant: s.grant_number() })
     }
 
     /// Like [`acquire`](Self::acquire), waiting at most `timeout`. Errors:
@@ -135,7 +154,7 @@ impl PriorityAllocator {
     ) -> Result<PriorityGuard<'_>, AcquireError> {
         let mut s = lock(&self.state);
         if let Some(r) = s.free.pop() {
-            return Ok(PriorityGuard { alloc: self, resource: r });
+            return Ok(PriorityGuard { alloc: self, resource: r, grant: s.grant_number() });
         }
         let ticket = s.next_ticket;
         s.next_ticket += 1;
@@ -151,8 +170,8 @@ impl PriorityAllocator {
         };
         let mut s = lock(&self.state);
         // Granted between the timeout and relocking counts as granted: never lose a resource.
-        if let Some(r) = s.granted.remove(&ticket) {
-            return Ok(PriorityGuard { alloc: self, resource: r });
+        if let Some((r, grant)) = s.granted.remove(&ticket) {
+            return Ok(PriorityGuard { alloc: self, resource: r, grant });
         }
         debug_assert!(!woken, "woken without a grant");
         s.waiting.remove(&(priority, ticket));
@@ -163,7 +182,8 @@ impl PriorityAllocator {
         let mut s = lock(&self.state);
         match s.waiting.pop_first() {
             Some(((_, ticket), wake)) => {
-                s.granted.insert(ticket, resource);
+                let grant = s.grant_number();
+                s.granted.insert(ticket, (resource, grant));
                 drop(s);
                 wake.set();
             }

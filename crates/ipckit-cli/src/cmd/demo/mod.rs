@@ -5,8 +5,11 @@
 //! (strict alternation, every item consumed once, ...) and fails (exit 2) if it does not
 //! hold, so the tests can run the demos as they are.
 
+pub mod alarm;
+pub mod bank;
 pub mod counter;
 pub mod pingpong;
+pub mod printers;
 pub mod prodcons;
 
 use crate::Context;
@@ -35,6 +38,12 @@ pub enum Demo {
     Prodcons(prodcons::Args),
     /// Processes increment one counter in shared memory: lost updates without a lock, none with
     Counter(counter::Args),
+    /// Jobs with priorities share three printers; a timeline shows who prints when
+    Printers(printers::Args),
+    /// The alarm clock: sleepers with different tick counts wake in order, none early
+    Alarm(alarm::Args),
+    /// A bank on software transactional memory: concurrent transfers, total preserved, retry
+    Bank(bank::Args),
 }
 
 /// Runs `ipckit demo`.
@@ -51,6 +60,9 @@ pub fn run(ctx: &Context, a: DemoArgs) -> anyhow::Result<ExitCode> {
         Demo::Pingpong(a) => pingpong::run(ctx, a)?,
         Demo::Prodcons(a) => prodcons::run(ctx, a)?,
         Demo::Counter(a) => counter::run(ctx, a)?,
+        Demo::Printers(a) => printers::run(ctx, a)?,
+        Demo::Alarm(a) => alarm::run(ctx, a)?,
+        Demo::Bank(a) => bank::run(ctx, a)?,
     }
     Ok(ExitCode::SUCCESS)
 }
