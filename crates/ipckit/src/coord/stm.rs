@@ -44,7 +44,6 @@
 use super::lock;
 use crate::sync::{Backoff, Event, EventMode, Mutex};
 use std::any::Any;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 // The clock and ids are process-wide statics, so std atomics (loom's cannot live in
@@ -195,8 +194,12 @@ pub fn retry<T>() -> StmResult<T> {
 /// One run of a transaction body: the snapshot time, the read set and the write log.
 pub struct Transaction {
     rv: u64,
-    reads: HashMap<u64, (u64, Arc<dyn AnyVar>)>,
-    writes: HashMap<u64, (Arc<dyn AnyVar>, AnyValue)>,
+    /// (id, version seen, variable); a variable read twice may appear twice (harmless: both
+    /// entries hold the same version, or the second read conflicted).
+    reads: Vec<(u64, u64, Arc<dyn AnyVar>)>,
+    /// (id, variable, new value), one entry per variable. Transactions touch few variables,
+    /// so vectors with linear search beat hash maps (no hashing, one allocation each).
+    writes: Vec<(u64, Arc<dyn AnyVar>, AnyValue)>,
     /// A read conflicted: this run may not commit, whatever the body did with the error.
     doomed: bool,
 }
@@ -216,8 +219,8 @@ impl Transaction {
         Transaction {
             // Acquire: pairs with the committers' stamp releases; see `read`.
             rv: CLOCK.load(Ordering::Acquire),
-            reads: HashMap::new(),
-            writes: HashMap::new(),
+            reads: Vec::new(),
+            writes: Vec::new(),
             doomed: false,
         }
     }
@@ -231,7 +234,7 @@ impl Transaction {
     /// conflict with a newer commit, to be propagated with `?`.
     pub fn read<T: Clone + Send + Sync + 'static>(&mut self, var: &TVar<T>) -> StmResult<T> {
         let c = &var.core;
-        if let Some((_, v)) = self.writes.get(&c.id) {
+        if let Some((_, _, v)) = self.writes.iter().find(|w| w.0 == c.id) {
             return Ok(v.downcast_ref::<T>().expect("logged under its own id").clone());
         }
         let s1 = c.stamp.load(Ordering::Acquire);
@@ -244,7 +247,7 @@ impl Transaction {
         if s1 != s2 {
             return self.conflict();
         }
-        self.reads.entry(c.id).or_insert_with(|| (s1 >> 1, c.clone() as Arc<dyn AnyVar>));
+        self.reads.push((c.id, s1 >> 1, c.clone() as Arc<dyn AnyVar>));
         Ok((*value).clone())
     }
 
@@ -256,7 +259,11 @@ impl Transaction {
         value: T,
     ) -> StmResult<()> {
         let c = &var.core;
-        self.writes.insert(c.id, (c.clone() as Arc<dyn AnyVar>, Arc::new(value)));
+        let value: AnyValue = Arc::new(value);
+        match self.writes.iter_mut().find(|w| w.0 == c.id) {
+            Some(w) => w.2 = value,
+            None => self.writes.push((c.id, c.clone() as Arc<dyn AnyVar>, value)),
+        }
         Ok(())
     }
 
@@ -295,11 +302,9 @@ impl Transaction {
         if self.writes.is_empty() {
             return true;
         }
-        let mut ws: Vec<(u64, &Arc<dyn AnyVar>)> =
-            self.writes.iter().map(|(&id, (v, _))| (id, v)).collect();
-        ws.sort_unstable_by_key(|&(id, _)| id);
-        let mut held: Vec<(&Arc<dyn AnyVar>, u64)> = Vec::with_capacity(ws.len());
-        for &(_, var) in &ws {
+        // The global lock order: by id.
+        self.writes.sort_unstable_by_key(|w| w.0);
+        for (_, var, _) in &self.writes {
             let mut backoff = Backoff::new();
             loop {
                 let s = var.stamp().load(Ordering::Relaxed);
@@ -309,7 +314,6 @@ impl Transaction {
                         .compare_exchange_weak(s, s | LOCKED, Ordering::Acquire, Ordering::Relaxed)
                         .is_ok()
                 {
-                    held.push((var, s));
                     break;
                 }
                 // Held by another committer, which finishes in bounded time and never waits
@@ -319,25 +323,26 @@ impl Transaction {
         }
         let wv = CLOCK.fetch_add(1, Ordering::AcqRel) + 1;
         if wv != self.rv + 1 {
-            for (id, (version, var)) in &self.reads {
+            for (id, version, var) in &self.reads {
                 let s = var.stamp().load(Ordering::Acquire);
-                let locked_by_other = s & LOCKED != 0 && !self.writes.contains_key(id);
+                let locked_by_other =
+                    s & LOCKED != 0 && self.writes.binary_search_by_key(id, |w| w.0).is_err();
                 if locked_by_other || s >> 1 != *version {
-                    for (var, old) in held {
+                    for (_, var, _) in &self.writes {
+                        // Unlock with the old version: only we changed the stamp since.
+                        let old = var.stamp().load(Ordering::Relaxed) & !LOCKED;
                         var.stamp().store(old, Ordering::Release);
                     }
                     return false;
                 }
             }
         }
-        for (var, value) in self.writes.values() {
+        for (_, var, value) in &self.writes {
             var.store(value.clone());
-        }
-        for (var, _) in &held {
-            // Release: publishes the value stores to readers that see the new version.
+            // Release: publishes the value store to readers that see the new version.
             var.stamp().store(wv << 1, Ordering::Release);
         }
-        for (var, _) in held {
+        for (_, var, _) in &self.writes {
             let waiters = std::mem::take(&mut *lock(var.waiters()));
             for w in waiters {
                 w.set();
@@ -359,15 +364,15 @@ impl Transaction {
             }
         }
         let wake = Arc::new(Event::new(EventMode::ManualReset));
-        for (_, var) in self.reads.values() {
+        for (_, _, var) in &self.reads {
             lock(var.waiters()).push(wake.clone());
         }
         // After hanging the event: a commit that published before we hung it is seen here;
         // one that publishes later finds the event and sets it.
         let changed = self
             .reads
-            .values()
-            .any(|(version, var)| var.stamp().load(Ordering::Acquire) >> 1 != *version);
+            .iter()
+            .any(|(_, version, var)| var.stamp().load(Ordering::Acquire) >> 1 != *version);
         let woken = changed
             || match deadline {
                 None => {
@@ -376,7 +381,7 @@ impl Transaction {
                 }
                 Some(d) => wake.wait_timeout(d.saturating_duration_since(Instant::now())),
             };
-        for (_, var) in self.reads.values() {
+        for (_, _, var) in &self.reads {
             lock(var.waiters()).retain(|w| !Arc::ptr_eq(w, &wake));
         }
         woken
