@@ -65,12 +65,16 @@ struct VarCore<T> {
     stamp: AtomicU64,
     value: Mutex<Arc<T>>,
     waiters: Mutex<Vec<Arc<Event>>>,
+    /// Retrying transactions registered on `waiters` and not yet gone: a committer locks
+    /// `waiters` only when this is non-zero (store-then-load with the stamp, SeqCst).
+    n_waiters: AtomicU64,
 }
 
 /// What a transaction needs from a variable, whatever its type.
 trait AnyVar: Send + Sync {
     fn stamp(&self) -> &AtomicU64;
     fn waiters(&self) -> &Mutex<Vec<Arc<Event>>>;
+    fn n_waiters(&self) -> &AtomicU64;
     fn store(&self, value: AnyValue);
 }
 
@@ -80,6 +84,9 @@ impl<T: Any + Send + Sync> AnyVar for VarCore<T> {
     }
     fn waiters(&self) -> &Mutex<Vec<Arc<Event>>> {
         &self.waiters
+    }
+    fn n_waiters(&self) -> &AtomicU64 {
+        &self.n_waiters
     }
     fn store(&self, value: AnyValue) {
         let v = value.downcast::<T>().unwrap_or_else(|_| unreachable!("logged under its own id"));
@@ -120,6 +127,7 @@ impl<T: Clone + Send + Sync + 'static> TVar<T> {
                 stamp: AtomicU64::new(0),
                 value: Mutex::new(Arc::new(value)),
                 waiters: Mutex::new(Vec::new()),
+                n_waiters: AtomicU64::new(0),
             }),
         }
     }
@@ -339,10 +347,14 @@ impl Transaction {
         }
         for (_, var, value) in &self.writes {
             var.store(value.clone());
-            // Release: publishes the value store to readers that see the new version.
-            var.stamp().store(wv << 1, Ordering::Release);
+            // Release: publishes the value store to readers that see the new version. SeqCst:
+            // the store half of the store-then-load with a retrying waiter (`n_waiters`).
+            var.stamp().store(wv << 1, Ordering::SeqCst);
         }
         for (_, var, _) in &self.writes {
+            if var.n_waiters().load(Ordering::SeqCst) == 0 {
+                continue; // nobody can be waiting on it: see `wait_for_change`
+            }
             let waiters = std::mem::take(&mut *lock(var.waiters()));
             for w in waiters {
                 w.set();
@@ -365,14 +377,16 @@ impl Transaction {
         }
         let wake = Arc::new(Event::new(EventMode::ManualReset));
         for (_, _, var) in &self.reads {
+            var.n_waiters().fetch_add(1, Ordering::SeqCst);
             lock(var.waiters()).push(wake.clone());
         }
-        // After hanging the event: a commit that published before we hung it is seen here;
-        // one that publishes later finds the event and sets it.
+        // After hanging the event: a commit that published before we counted ourselves in
+        // `n_waiters` is seen here (SeqCst store-then-load on both sides); one that publishes
+        // later sees the count, locks `waiters`, finds the event and sets it.
         let changed = self
             .reads
             .iter()
-            .any(|(_, version, var)| var.stamp().load(Ordering::Acquire) >> 1 != *version);
+            .any(|(_, version, var)| var.stamp().load(Ordering::SeqCst) >> 1 != *version);
         let woken = changed
             || match deadline {
                 None => {
@@ -383,6 +397,7 @@ impl Transaction {
             };
         for (_, _, var) in &self.reads {
             lock(var.waiters()).retain(|w| !Arc::ptr_eq(w, &wake));
+            var.n_waiters().fetch_sub(1, Ordering::Relaxed);
         }
         woken
     }
