@@ -17,7 +17,7 @@
 //! ## The shared form
 //!
 //! [`SharedBoundedBuffer`] puts the same monitor in a mapping: a robust
-//! [`Mutex`](crate::sync::Mutex) around `head_len` (head index in the high 32 bits, length in
+//! [`Mutex`] around `head_len` (head index in the high 32 bits, length in
 //! the low 32) and the item array, plus two [`Condvar`]s. `head_len` is the only word a
 //! `put` or `take` changes after copying the item, and it changes in one store, so a process
 //! that dies holding the lock leaves a consistent ring: the next owner gets `OwnerDied`,

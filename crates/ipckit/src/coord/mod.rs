@@ -3,7 +3,7 @@
 //!
 //! | type | the course's problem | how |
 //! |---|---|---|
-//! | [`BoundedBuffer`] | producers and consumers (Dijkstra 1965) | a monitor: one [`Mutex`](crate::sync::Mutex), two [`Condvar`](crate::sync::Condvar)s |
+//! | [`BoundedBuffer`] | producers and consumers (Dijkstra 1965) | a monitor: one [`Mutex`], two [`Condvar`](crate::sync::Condvar)s |
 //! | [`SlotBuffer`] | the same, for *large* items: copy in and out of different slots at once | per-slot sequence numbers (Vyukov's bounded MPMC queue), futex sleeping when full/empty |
 //! | [`SharedSlotBuffer`], [`SharedBoundedBuffer`] | producer/consumer between processes, without the kernel | the same two designs as `#[repr(C)]` structures in a shared mapping |
 //! | [`PriorityAllocator`] | k identical printers, handed out by priority | a monitor with direct hand-off to the best waiter |
@@ -11,16 +11,19 @@
 //! | [`AlarmClock`], [`TickingAlarmClock`] | the alarm clock monitor (Hoare 1974) | a priority queue of deadlines; `tick` wakes exactly the due sleepers |
 //! | [`stm`] | transactions instead of locks (Shavit & Touitou 1995; Harris et al. 2005) | TL2 (Dice, Shalev & Shavit 2006): a global version clock, versioned locks, `retry` and `or_else` |
 //!
+//! Each structure's module explains its algorithm, state and policy; the types are
+//! re-exported here.
+//!
 //! Every blocking operation comes in three forms: blocking, `try_` (never blocks) and
 //! `_timeout`. Errors give the payload back ([`PutError::Full`]).
 
-mod alarm_clock;
-mod bounded_buffer;
+pub mod alarm_clock;
+pub mod bounded_buffer;
 mod eventcount;
-mod priority_allocator;
-mod slot_buffer;
+pub mod priority_allocator;
+pub mod slot_buffer;
 pub mod stm;
-mod sum_limiter;
+pub mod sum_limiter;
 
 pub use alarm_clock::{AlarmClock, TickingAlarmClock};
 pub use bounded_buffer::{BoundedBuffer, SharedBoundedBuffer};

@@ -14,7 +14,7 @@
 //! | `tail` | the next position a producer claims (counts up forever; slot = position mod capacity) |
 //! | `head` | the next position a consumer claims |
 //! | slot `stamp` | the slot's state for its position `p`: `2p` free for the producer of `p`; `2p+1` holds the item of `p`; after the take it becomes `2(p+capacity)`, free for the producer one lap later |
-//! | `not_empty`, `not_full` | [event counts](super::eventcount) consumers and producers sleep on |
+//! | `not_empty`, `not_full` | event counts (Reed & Kanodia 1979; see `eventcount.rs`) consumers and producers sleep on |
 //!
 //! A slot's stamp is stored *relative to its index* (`stamp - 2·index`), so all-zero memory
 //! is the empty buffer: what a fresh shared mapping holds. Doubling positions (instead of
