@@ -52,6 +52,7 @@ pub fn run(_ctx: &crate::Context, a: Args) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(a.tick_ms));
         let n = clock.tick();
         let mut line = format!("tick {tick:>2}:");
+        let mut now_woken = Vec::new();
         for _ in 0..n {
             let (i, at, ok) = rx.recv_timeout(LIMIT)?;
             ensure!(
@@ -59,6 +60,10 @@ pub fn run(_ctx: &crate::Context, a: Args) -> anyhow::Result<()> {
                 "sleeper {} woke at tick {at}",
                 names[i]
             );
+            now_woken.push(i);
+        }
+        now_woken.sort_unstable(); // woken by the same tick: list them by name
+        for i in now_woken {
             line.push_str(&format!(" wakes {} (asked for {})", names[i], a.ticks[i]));
             woken += 1;
         }
