@@ -134,6 +134,7 @@ impl<T> Core<'_, T> {
     }
 
     /// Claims the next position for a producer: `None` if the buffer is full.
+    #[inline]
     fn claim_put(&self) -> Option<Claim<'_, T>> {
         let mut pos = self.ring.tail.load(Ordering::Relaxed);
         loop {
@@ -166,6 +167,7 @@ impl<T> Core<'_, T> {
     }
 
     /// Claims the next position for a consumer: `None` if the buffer is empty.
+    #[inline]
     fn claim_take(&self) -> Option<Claim<'_, T>> {
         let mut pos = self.ring.head.load(Ordering::Relaxed);
         loop {
@@ -245,6 +247,7 @@ impl<T> Core<'_, T> {
 
     /// Waits for a slot (the item is not moved until one is claimed, so a large item is
     /// copied once).
+    #[inline]
     fn put_until(&self, item: T, deadline: Option<Instant>) -> Result<(), T> {
         let claim = self.claim_put().or_else(|| {
             self.ring.not_full.wait_for(deadline, || self.put_ready(), || self.claim_put())
@@ -258,6 +261,7 @@ impl<T> Core<'_, T> {
         }
     }
 
+    #[inline]
     fn take_until(&self, deadline: Option<Instant>) -> Option<T> {
         let claim = self.claim_take().or_else(|| {
             self.ring.not_empty.wait_for(deadline, || self.take_ready(), || self.claim_take())
@@ -332,6 +336,7 @@ impl<T> SlotBuffer<T> {
     }
 
     /// Stores `item`, blocking while the buffer is full.
+    #[inline]
     pub fn put(&self, item: T) {
         // No deadline: returns only once stored.
         let _ = self.core().put_until(item, None);
@@ -339,6 +344,7 @@ impl<T> SlotBuffer<T> {
 
     /// Stores `item` if a slot is free now; otherwise hands it back as
     /// [`PutError::Full`]. Never blocks.
+    #[inline]
     pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
         self.core().try_put(item).map_err(PutError::Full)
     }
@@ -350,11 +356,13 @@ impl<T> SlotBuffer<T> {
     }
 
     /// Removes the oldest item, blocking while the buffer is empty.
+    #[inline]
     pub fn take(&self) -> T {
         self.core().take_until(None).expect("no deadline")
     }
 
     /// Removes the oldest item if there is one now: [`TakeError::Empty`] otherwise.
+    #[inline]
     pub fn try_take(&self) -> Result<T, TakeError> {
         self.core().try_take().ok_or(TakeError::Empty)
     }
@@ -455,11 +463,13 @@ impl<T: Copy, const N: usize> SharedSlotBuffer<T, N> {
 
     /// Stores `item`, blocking while the buffer is full. Between processes prefer
     /// [`put_timeout`](Self::put_timeout): a dead consumer never frees a slot.
+    #[inline]
     pub fn put(&self, item: T) {
         let _ = self.core().put_until(item, None);
     }
 
     /// Stores `item` if a slot is free now: [`PutError::Full`] otherwise. Never blocks.
+    #[inline]
     pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
         self.core().try_put(item).map_err(PutError::Full)
     }
@@ -471,11 +481,13 @@ impl<T: Copy, const N: usize> SharedSlotBuffer<T, N> {
 
     /// Removes the oldest item, blocking while the buffer is empty. Between processes prefer
     /// [`take_timeout`](Self::take_timeout).
+    #[inline]
     pub fn take(&self) -> T {
         self.core().take_until(None).expect("no deadline")
     }
 
     /// Removes the oldest item if there is one now: [`TakeError::Empty`] otherwise.
+    #[inline]
     pub fn try_take(&self) -> Result<T, TakeError> {
         self.core().try_take().ok_or(TakeError::Empty)
     }
