@@ -1,7 +1,8 @@
 //! `bounded-buffer` and `stm-transfer`: ipckit's coordination structures next to their peers.
 //!
 //! `bounded-buffer` moves items from producer threads to consumer threads through a buffer of
-//! 64 slots: ipckit's monitor `BoundedBuffer`, its lock-free `SlotBuffer`,
+//! 64 slots: ipckit's monitor `BoundedBuffer`, its lock-free `SlotBuffer` (also read in
+//! place with `take_with`, which no channel offers),
 //! `crossbeam_channel::bounded` and `std::sync::mpsc::sync_channel` (single consumer: for
 //! 2→2 its receiver is shared behind a `std::sync::Mutex`, which is how one would have to use
 //! it). `stm-transfer` runs random transfers between 64 accounts on 2 threads: ipckit's STM
@@ -22,6 +23,25 @@ const SAMPLES: usize = 5;
 trait Chan<T>: Send + Sync + 'static {
     fn put(&self, t: T);
     fn take(&self) -> T;
+    /// Takes an item and looks at it (by default: moved out, then looked at).
+    fn take_peek(&self, peek: fn(&T) -> u8) -> u8 {
+        peek(&self.take())
+    }
+}
+
+/// `SlotBuffer` read in place with `take_with`: no copy out of the slot.
+struct InPlace<T>(SlotBuffer<T>);
+
+impl<T: Send + 'static> Chan<T> for InPlace<T> {
+    fn put(&self, t: T) {
+        self.0.put(t)
+    }
+    fn take(&self) -> T {
+        self.0.take()
+    }
+    fn take_peek(&self, peek: fn(&T) -> u8) -> u8 {
+        self.0.take_with(peek)
+    }
 }
 
 impl<T: Send + 'static> Chan<T> for BoundedBuffer<T> {
@@ -89,7 +109,7 @@ fn rate<T: 'static, C: Chan<T>>(
                 let c = chan.clone();
                 hs.push(std::thread::spawn(move || {
                     for _ in 0..per {
-                        black_box(peek(&c.take()));
+                        black_box(c.take_peek(peek));
                     }
                 }));
             }
@@ -136,6 +156,8 @@ fn sizes<T: Send + 'static>(
         r.push("BoundedBuffer", &m, v, "1/s");
         let v = rate(|| SlotBuffer::new(CAPACITY), pairs, items, item, peek);
         r.push("SlotBuffer", &m, v, "1/s");
+        let v = rate(|| InPlace(SlotBuffer::new(CAPACITY)), pairs, items, item, peek);
+        r.push("SlotBuffer take_with (in place)", &m, v, "1/s");
         let v = rate(
             || {
                 let (s, rx) = crossbeam_channel::bounded(CAPACITY);

@@ -219,6 +219,34 @@ impl<T> Core<'_, T> {
         item
     }
 
+    /// Lets `f` read the item where it lies, then drops it there and frees the slot: no copy
+    /// out. If `f` panics the item is still dropped and the slot freed (by `Release`), so
+    /// the buffer stays usable.
+    #[inline]
+    fn empty_with<R>(&self, c: Claim<'_, T>, f: impl FnOnce(&T) -> R) -> R {
+        struct Release<'c, 'b, T> {
+            core: &'c Core<'b, T>,
+            pos: u64,
+            slot: &'c Slot<T>,
+        }
+        impl<T> Drop for Release<'_, '_, T> {
+            fn drop(&mut self) {
+                // SAFETY: we hold the claim on this slot and its item is initialized; it is
+                // dropped exactly once, here, before the slot is handed to the next producer.
+                unsafe { (*self.slot.value.get()).assume_init_drop() };
+                let next = self.pos.wrapping_add(self.core.slots.len() as u64).wrapping_mul(2);
+                self.core.publish(self.slot, self.pos, next);
+                self.core.ring.not_full.notify();
+            }
+        }
+        let release = Release { core: self, pos: c.pos, slot: c.slot };
+        // SAFETY: as in `empty`: the claim gives us the initialized item alone; `release`
+        // keeps the slot claimed until `f`'s borrow has ended.
+        let r = f(unsafe { (*c.slot.value.get()).assume_init_ref() });
+        drop(release);
+        r
+    }
+
     fn try_put(&self, item: T) -> Result<(), T> {
         match self.claim_put() {
             Some(c) => {
@@ -263,10 +291,14 @@ impl<T> Core<'_, T> {
 
     #[inline]
     fn take_until(&self, deadline: Option<Instant>) -> Option<T> {
-        let claim = self.claim_take().or_else(|| {
+        self.claim_take_until(deadline).map(|c| self.empty(c))
+    }
+
+    #[inline]
+    fn claim_take_until(&self, deadline: Option<Instant>) -> Option<Claim<'_, T>> {
+        self.claim_take().or_else(|| {
             self.ring.not_empty.wait_for(deadline, || self.take_ready(), || self.claim_take())
-        });
-        claim.map(|c| self.empty(c))
+        })
     }
 
     /// Items in the buffer now (a snapshot: may be stale by the time it is read).
@@ -370,6 +402,45 @@ impl<T> SlotBuffer<T> {
     /// Removes the oldest item, waiting at most `timeout`: [`TakeError::TimedOut`] otherwise.
     pub fn take_timeout(&self, timeout: Duration) -> Result<T, TakeError> {
         self.core().take_until(deadline(timeout)).ok_or(TakeError::TimedOut)
+    }
+
+    /// Removes the oldest item *in place*: `f` reads it inside its slot, then it is dropped
+    /// there, so a large item is never copied out. Blocks while the buffer is empty. Other
+    /// slots keep moving while `f` runs; this one is freed when `f` returns (or panics).
+    ///
+    /// ```
+    /// use ipckit::coord::SlotBuffer;
+    ///
+    /// let buf = SlotBuffer::new(2);
+    /// buf.put([7u8; 4096]);
+    /// let sum: u32 = buf.take_with(|page| page.iter().map(|&b| b as u32).sum());
+    /// assert_eq!(sum, 7 * 4096);
+    /// ```
+    #[inline]
+    pub fn take_with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        let core = self.core();
+        let c = core.claim_take_until(None).expect("no deadline");
+        core.empty_with(c, f)
+    }
+
+    /// Like [`take_with`](Self::take_with) if an item is there now: [`TakeError::Empty`]
+    /// otherwise.
+    pub fn try_take_with<R>(&self, f: impl FnOnce(&T) -> R) -> Result<R, TakeError> {
+        let core = self.core();
+        let c = core.claim_take().ok_or(TakeError::Empty)?;
+        Ok(core.empty_with(c, f))
+    }
+
+    /// Like [`take_with`](Self::take_with), waiting at most `timeout`:
+    /// [`TakeError::TimedOut`] otherwise.
+    pub fn take_with_timeout<R>(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce(&T) -> R,
+    ) -> Result<R, TakeError> {
+        let core = self.core();
+        let c = core.claim_take_until(deadline(timeout)).ok_or(TakeError::TimedOut)?;
+        Ok(core.empty_with(c, f))
     }
 }
 
@@ -529,6 +600,27 @@ mod tests {
         b.put(String::from("a"));
         let e = b.put_timeout(String::from("b"), Duration::from_millis(10)).unwrap_err();
         assert_eq!(e.into_inner(), "b");
+    }
+
+    #[test]
+    fn take_with_reads_in_place_and_survives_a_panic() {
+        let item = Arc::new(5);
+        let b = SlotBuffer::new(1);
+        b.put(item.clone());
+        assert_eq!(b.take_with(|v| **v), 5);
+        assert_eq!(Arc::strong_count(&item), 1, "dropped in its slot");
+        b.put(item.clone());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            b.take_with(|_| panic!("reader fails"))
+        }));
+        assert!(r.is_err());
+        assert_eq!(Arc::strong_count(&item), 1, "dropped despite the panic");
+        b.try_put(item.clone()).expect("the slot was freed");
+        assert_eq!(b.try_take_with(|v| **v), Ok(5));
+        assert_eq!(
+            b.take_with_timeout(Duration::from_millis(5), |v| **v),
+            Err(TakeError::TimedOut)
+        );
     }
 
     #[test]
