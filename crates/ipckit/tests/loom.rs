@@ -178,3 +178,27 @@ fn bounded_buffer_one_slot_blocks_both_ways_and_keeps_order() {
         producer.join().unwrap();
     });
 }
+
+#[test]
+fn slot_buffer_two_producers_two_consumers_strand_nobody() {
+    // The case chain wake-up exists for: with two slots both producers claim at once; a
+    // consumer woken for the second item can find the head slot not yet published and sleep
+    // again, using up that item's wake.
+    loom::model(|| {
+        let b = Arc::new(SlotBuffer::new(2));
+        let producers: Vec<_> = (1..=2u32)
+            .map(|i| {
+                let b = b.clone();
+                thread::spawn(move || b.put(i))
+            })
+            .collect();
+        let b2 = b.clone();
+        let consumer = thread::spawn(move || b2.take());
+        let mine = b.take();
+        let theirs = consumer.join().unwrap();
+        assert_eq!(mine + theirs, 3);
+        for p in producers {
+            p.join().unwrap();
+        }
+    });
+}

@@ -15,9 +15,15 @@
 //! sleep only if `seq` is unchanged. Notifier: make the condition true with a sequentially
 //! consistent store, then read `waiting`. In the single total order of these operations
 //! either the notifier sees the waiter (and bumps `seq`, so the waiter's futex call returns
-//! at once or is woken) or the waiter's re-check sees the condition. Notify wakes *every*
-//! waiter: a woken consumer of a Vyukov queue may find its head slot not yet published and
-//! sleep again, so waking one could strand an item (see the slot buffer's docs).
+//! at once or is woken) or the waiter's re-check sees the condition.
+//!
+//! Notify wakes *one* sleeper (no herd). That alone could strand an item: a consumer of a
+//! Vyukov queue woken for item `h+1` may find the head slot `h` not yet published and sleep
+//! again, using up the wake of `h+1`; when `h` is published its one wake lets one consumer
+//! take `h`, and `h+1` would wait with the other asleep. So a waiter that succeeds after
+//! having been counted in `waiting` *passes the wake on*: if more is ready, it notifies
+//! again. Every published item thus either finds an awake taker or wakes one, and every
+//! wake not used for its own item is handed on by whoever took the earlier one.
 
 use crate::atomic::{AtomicU32, Ordering, dekker_point};
 use crate::sync::Backoff;
@@ -49,7 +55,7 @@ impl EventCount {
     #[cold]
     fn notify_slow(&self) {
         self.seq.fetch_add(1, Ordering::SeqCst);
-        sys::futex_wake(&self.seq, u32::MAX);
+        sys::futex_wake(&self.seq, 1);
     }
 
     /// Waits briefly for `ready`: exponential spinning, then a few `yield_now`s (crossbeam's
@@ -91,6 +97,7 @@ impl EventCount {
             dekker_point();
             if let Some(r) = attempt() {
                 self.waiting.fetch_sub(1, Ordering::Relaxed);
+                self.pass_on(&mut ready);
                 return Some(r);
             }
             let timeout = match deadline {
@@ -106,6 +113,18 @@ impl EventCount {
             };
             sys::futex_wait(&self.seq, seq, timeout);
             self.waiting.fetch_sub(1, Ordering::Relaxed);
+            if let Some(r) = attempt() {
+                self.pass_on(&mut ready);
+                return Some(r);
+            }
+        }
+    }
+
+    /// Chain wake-up: a waiter that was counted in `waiting` and then succeeded may have used
+    /// up a wake meant for another item, so if more is ready it wakes the next sleeper.
+    fn pass_on(&self, ready: &mut impl FnMut() -> bool) {
+        if ready() {
+            self.notify();
         }
     }
 }

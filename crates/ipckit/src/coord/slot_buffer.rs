@@ -37,7 +37,8 @@
 //! sleeps on `not_empty`; a putter calls `futex_wake` only when someone announced it sleeps.
 //! Consumers can find the *head* slot still being filled while a later one is ready (its
 //! producer was slower); a woken consumer then sleeps again until the head's producer
-//! publishes and wakes it. Wakes go to every sleeper, so no item is stranded.
+//! publishes and wakes it. A waker wakes one sleeper; a woken consumer that got an item and
+//! sees more ready wakes the next (chain wake-up), so no item is stranded.
 //!
 //! ## Between processes
 //!
@@ -47,6 +48,8 @@
 //! garbage `T`s (any bit pattern is a valid `ShmSafe` value), but cannot cause an
 //! out-of-bounds access. A producer that dies between claiming and publishing leaves its slot
 //! unpublished: consumers behind it then wait, so use the `_timeout` forms between processes.
+//! (Likewise a process that dies after being woken, before passing the wake-up on, leaves a
+//! sleeper asleep until its timeout; on waking it takes the ready item as usual.)
 
 #![allow(unsafe_code)] // SAFETY obligations are documented at each block.
 
@@ -702,6 +705,42 @@ mod tests {
         let mut all: Vec<u64> = consumers.into_iter().flat_map(|c| c.join().unwrap()).collect();
         all.sort_unstable();
         assert_eq!(all, (0..2 * PER).collect::<Vec<_>>());
+    }
+
+    /// Wake-ups go to one sleeper and are passed on (chain wake-up); a stranded item would
+    /// leave a consumer asleep until its timeout, failing the test. Small capacities make
+    /// "head slot not yet published" frequent.
+    #[test]
+    fn one_wake_per_item_strands_nothing() {
+        const PER: u64 = 3_000;
+        for cap in [1usize, 2, 3] {
+            let b = Arc::new(SlotBuffer::new(cap));
+            let producers: Vec<_> = (0..3)
+                .map(|p| {
+                    let b = b.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..PER {
+                            b.put_timeout(p * PER + i, Duration::from_secs(20)).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            let consumers: Vec<_> = (0..3)
+                .map(|_| {
+                    let b = b.clone();
+                    std::thread::spawn(move || {
+                        (0..PER)
+                            .map(|_| b.take_timeout(Duration::from_secs(20)).unwrap())
+                            .sum::<u64>()
+                    })
+                })
+                .collect();
+            for p in producers {
+                p.join().unwrap();
+            }
+            let sum: u64 = consumers.into_iter().map(|c| c.join().unwrap()).sum();
+            assert_eq!(sum, (0..3 * PER).sum::<u64>(), "capacity {cap}");
+        }
     }
 
     #[derive(Debug, Clone)]
