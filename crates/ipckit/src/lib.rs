@@ -19,6 +19,7 @@
 //! | [`sem`] | System V style semaphore sets: atomic multi-operations, wait-for-zero, undo at process death |
 //! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff) |
 //! | [`deadlock`] | the matrix detection algorithm, resource-allocation graphs, the banker's algorithm (pure, no OS calls) |
+//! | [`coord`] | coordination structures: bounded buffers, resource allocators, an alarm clock, software transactional memory |
 //!
 //! ## Example: a robust mutex
 //!
@@ -33,6 +34,7 @@
 #![warn(missing_docs)]
 
 mod atomic;
+pub mod coord;
 pub mod deadlock;
 pub mod net;
 pub mod ns;

@@ -1,5 +1,6 @@
 //! The benchmark scenarios. Each module measures ipckit next to its peers.
 
+mod coord;
 mod deadlock;
 mod mutex;
 mod pipe_vs_socket;
@@ -63,6 +64,16 @@ pub fn all() -> Vec<Scenario> {
             name: "semop-pingpong",
             about: "round trip between two processes: SemaphoreSet::apply vs SysV semop, sem_t",
             run: semop::pingpong,
+        },
+        Scenario {
+            name: "bounded-buffer",
+            about: "1->1 and 2->2 threads, 8 B and 4 KiB items: BoundedBuffer, SlotBuffer, crossbeam, mpsc",
+            run: coord::bounded_buffer,
+        },
+        Scenario {
+            name: "stm-transfer",
+            about: "random transfers among 64 accounts, 2 threads: ipckit STM vs mutex banks",
+            run: coord::stm_transfer,
         },
     ]
 }

@@ -106,6 +106,21 @@ pub const STEPS: &[Step] = &[
         },
     },
     Step {
+        name: "coordination",
+        title: "Coordination: printers by priority, an alarm clock, transactions",
+        story: "Three structures from the course's monitor problems. Jobs queue for three \
+                printers and get them lowest priority number first. Sleepers ask an alarm \
+                clock for different numbers of ticks; each tick wakes exactly those due. \
+                Tellers move money between accounts in software transactions: an auditor \
+                never sees money in flight, and a customer blocked in `retry` is woken by \
+                the deposit it waits for.",
+        run: |ctx| {
+            demo::printers::run(ctx, demo::printers::Args { printers: 3, jobs: 6, print_ms: 40 })?;
+            demo::alarm::run(ctx, demo::alarm::Args { ticks: vec![3, 1, 4, 1, 2], tick_ms: 40 })?;
+            demo::bank::run(ctx, demo::bank::Args { accounts: 5, tellers: 4, transfers: 5_000 })
+        },
+    },
+    Step {
         name: "shm",
         title: "Shared memory segments: the namespace is the table",
         story: "A segment is created by key in the tour's namespace (a directory of object \

@@ -113,6 +113,7 @@ impl WaitSnapshot {
         }
         let mut waits = BTreeSet::new();
         let mut holds = BTreeSet::new();
+        #[cfg_attr(loom, allow(unused_mut))]
         let mut free = BTreeMap::new();
         // Semaphore sets publish who waits for which semaphore and who holds units (undo).
         #[cfg(not(loom))]

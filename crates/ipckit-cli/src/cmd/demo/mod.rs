@@ -5,11 +5,14 @@
 //! (strict alternation, every item consumed once, ...) and fails (exit 2) if it does not
 //! hold, so the tests can run the demos as they are.
 
+pub mod alarm;
+pub mod bank;
 pub mod counter;
 pub mod fifo;
 pub mod philosophers;
 pub mod pingpong;
 pub mod pipe;
+pub mod printers;
 pub mod prodcons;
 pub mod race;
 pub mod runners;
@@ -53,6 +56,12 @@ pub enum Demo {
     Runners(runners::Args),
     /// The print-spooler race: lost directory entries without a lock, none with a semaphore
     Race(race::Args),
+    /// Jobs with priorities share three printers; a timeline shows who prints when
+    Printers(printers::Args),
+    /// The alarm clock: sleepers with different tick counts wake in order, none early
+    Alarm(alarm::Args),
+    /// A bank on software transactional memory: concurrent transfers, total preserved, retry
+    Bank(bank::Args),
 }
 
 /// Runs `ipckit demo`.
@@ -77,6 +86,9 @@ pub fn run(ctx: &Context, a: DemoArgs) -> anyhow::Result<ExitCode> {
         Demo::Race(a) => {
             race::run(ctx, a)?;
         }
+        Demo::Printers(a) => printers::run(ctx, a)?,
+        Demo::Alarm(a) => alarm::run(ctx, a)?,
+        Demo::Bank(a) => bank::run(ctx, a)?,
     }
     Ok(ExitCode::SUCCESS)
 }
