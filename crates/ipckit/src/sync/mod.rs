@@ -22,7 +22,9 @@ mod condvar;
 mod event;
 mod mutex;
 mod raw;
+mod rwlock;
 mod semaphore;
+mod spin;
 
 pub use backoff::{Backoff, spinning_pays};
 pub use barrier::{Barrier, BarrierWaitResult};
@@ -30,4 +32,9 @@ pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::{Event, EventMode};
 pub use mutex::{LIVENESS_PERIOD, LockError, LockResult, Mutex, MutexGuard, RawMutex};
 pub use raw::{Acquired, RawLock, RawLockError};
+pub use rwlock::{
+    Policy, RawRwLock, RwLock, RwLockError, RwLockReadGuard, RwLockState, RwLockUpgradableReadGuard,
+    RwLockWriteGuard,
+};
 pub use semaphore::{Overflow, Semaphore};
+pub use spin::{McsLock, McsNode, SpinLock, TasLock, TicketLock, TtasLock};
