@@ -20,6 +20,7 @@ mod backoff;
 mod barrier;
 mod condvar;
 mod event;
+mod monitor;
 mod mutex;
 mod raw;
 mod rwlock;
@@ -30,6 +31,7 @@ pub use backoff::{Backoff, spinning_pays};
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::{Event, EventMode};
+pub use monitor::{Cond, HoareGuard, HoareMonitor, Monitor, MonitorGuard};
 pub use mutex::{LIVENESS_PERIOD, LockError, LockResult, Mutex, MutexGuard, RawMutex};
 pub use raw::{Acquired, RawLock, RawLockError};
 pub use rwlock::{
