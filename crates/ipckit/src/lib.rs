@@ -12,7 +12,7 @@
 //! |---|---|
 //! | [`sys`] | the only place that calls the OS: futex wait/wake, process identity and liveness, clocks |
 //! | [`shm`] | the [`ShmSafe`](shm::ShmSafe) marker for types that may live in a shared mapping |
-//! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff) |
+//! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff); spinlocks, reader-writer locks with policies, monitors, software mutual exclusion |
 //!
 //! ## Example: a robust mutex
 //!

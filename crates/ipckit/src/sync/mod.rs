@@ -13,9 +13,17 @@
 //! | [`Condvar`] | condition variable, Mesa semantics | Lampson & Redell 1980 |
 //! | [`Event`] | signaling: X before Y | |
 //! | [`Barrier`] | barrier | |
+//! | [`TasLock`], [`TtasLock`] ([`SpinLock`]), [`TicketLock`], [`McsLock`] | spinlocks: test-and-set, test-and-test-and-set, ticket (FIFO), queue lock | Anderson 1990; Reed & Kanodia 1979; Mellor-Crummey & Scott 1991 |
+//! | [`RwLock`], [`RawRwLock`] with a [`Policy`] | readers-writers: reader- or writer-preferred, phase-fair, unordered | Courtois, Heymans & Parnas 1971; Brandenburg & Anderson 2010 |
+//! | [`Monitor`], [`HoareMonitor`] | monitors with condition variables: Mesa and Hoare semantics | Hoare 1974; Lampson & Redell 1980 |
+//! | [`Peterson`], [`EisenbergMcGuire`], [`Bakery`] | mutual exclusion in software only | Peterson 1981; Eisenberg & McGuire 1972; Lamport 1974 |
+//!
+//! The spinlocks, the reader-writer lock and the software algorithms are plain atomics and
+//! may live in shared memory ([`McsLock`] and the monitors are in-process only).
 
 #![allow(unsafe_code)] // SAFETY obligations are documented at each block.
 
+mod algorithms;
 mod backoff;
 mod barrier;
 mod condvar;
@@ -27,6 +35,7 @@ mod rwlock;
 mod semaphore;
 mod spin;
 
+pub use algorithms::{Bakery, EisenbergMcGuire, Peterson};
 pub use backoff::{Backoff, spinning_pays};
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
