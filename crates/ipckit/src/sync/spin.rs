@@ -47,6 +47,17 @@ use std::ptr;
 /// The spinlock ipckit recommends for general use: [`TtasLock`].
 pub type SpinLock = TtasLock;
 
+/// One step of a waiting loop: [`Backoff::snooze`]; under loom a single yield, so that a
+/// model explores interleavings rather than spin iterations.
+#[inline]
+fn wait_step(backoff: &mut Backoff) {
+    if cfg!(loom) {
+        spin_loop();
+    } else {
+        backoff.snooze();
+    }
+}
+
 const UNLOCKED: u32 = 0;
 const LOCKED: u32 = 1;
 
@@ -146,16 +157,7 @@ macro_rules! word_lock_common {
 
             #[inline]
             fn try_lock(&self) -> Result<Acquired, RawLockError> {
-                // Acquire: pairs with the Release in `unlock`.
-                if self
-                    .word
-                    .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    Ok(Acquired::Clean)
-                } else {
-                    Err(RawLockError::WouldBlock)
-                }
+                if self.try_acquire() { Ok(Acquired::Clean) } else { Err(RawLockError::WouldBlock) }
             }
 
             #[inline]
@@ -175,18 +177,35 @@ word_lock_common!(TasLock);
 word_lock_common!(TtasLock);
 
 impl TasLock {
+    /// One test-and-set: `swap(1)`; acquired if the old value was 0. (Writing 1 over 1 when
+    /// the lock is held changes nothing.)
+    #[inline]
+    fn try_acquire(&self) -> bool {
+        // Acquire: pairs with the Release store in `unlock`.
+        #[cfg(not(loom))]
+        return self.word.swap(LOCKED, Ordering::Acquire) == UNLOCKED;
+        // Loom may order the holder's unlocking store before a contender's failed swap (which
+        // read the holder's 1 and wrote 1 again), leaving a phantom 1 that no hardware
+        // produces, and it cannot bound a loop of swaps. Under loom the same decision is made
+        // by a compare-and-swap, which writes nothing when it fails.
+        #[cfg(loom)]
+        return self
+            .word
+            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+    }
+
     #[inline]
     fn acquire(&self) -> u32 {
         let mut rmw = 1;
-        // Acquire: pairs with the Release store in `unlock`.
-        if self.word.swap(LOCKED, Ordering::Acquire) == UNLOCKED {
+        if self.try_acquire() {
             return rmw;
         }
         let mut backoff = Backoff::new();
         loop {
-            backoff.snooze();
+            wait_step(&mut backoff);
             rmw += 1;
-            if self.word.swap(LOCKED, Ordering::Acquire) == UNLOCKED {
+            if self.try_acquire() {
                 return rmw;
             }
         }
@@ -194,6 +213,12 @@ impl TasLock {
 }
 
 impl TtasLock {
+    #[inline]
+    fn try_acquire(&self) -> bool {
+        // Acquire: pairs with the Release in `unlock`.
+        self.word.compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed).is_ok()
+    }
+
     #[inline]
     fn acquire(&self) -> u32 {
         let mut rmw = 0;
@@ -212,7 +237,7 @@ impl TtasLock {
                     return rmw;
                 }
             }
-            backoff.snooze();
+            wait_step(&mut backoff);
         }
     }
 }
@@ -498,7 +523,7 @@ impl McsLock {
         let mut backoff = Backoff::new();
         // Acquire: pairs with the predecessor's Release when it clears our flag.
         while node.locked.load(Ordering::Acquire) != 0 {
-            backoff.snooze();
+            wait_step(&mut backoff);
         }
     }
 
@@ -526,7 +551,7 @@ impl McsLock {
                 if !next.is_null() {
                     break;
                 }
-                backoff.snooze();
+                wait_step(&mut backoff);
             }
         }
         // SAFETY: the successor's node stays valid while it waits for this very store.
