@@ -12,7 +12,9 @@
 //! |---|---|
 //! | [`sys`] | the only place that calls the OS: futex wait/wake, process identity and liveness, clocks |
 //! | [`shm`] | the [`ShmSafe`](shm::ShmSafe) marker for types that may live in a shared mapping |
+//! | [`ns`] | the namespace: a directory that is the table of IPC objects; keys, ids, headers, two-phase creation |
 //! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff); spinlocks, reader-writer locks with policies, monitors, software mutual exclusion |
+//! | [`deadlock`] | the matrix detection algorithm, resource-allocation graphs, the banker's algorithm (pure, no OS calls) |
 //!
 //! ## Example: a robust mutex
 //!
@@ -27,6 +29,8 @@
 #![warn(missing_docs)]
 
 mod atomic;
+pub mod deadlock;
+pub mod ns;
 pub mod shm;
 pub mod sync;
 pub mod sys;

@@ -64,7 +64,15 @@ impl Mapping {
             .mode(mode)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)?;
-        file.set_len(len as u64)?;
+        let sized = file.set_len(len as u64).and_then(|()| {
+            // Reserve the memory now: a full tmpfs then fails here with ENOSPC instead of
+            // killing a later writer with SIGBUS.
+            crate::sys::allocate(&file, len as u64)
+        });
+        if let Err(e) = sized {
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
         Self::from_file(file)
     }
 
@@ -81,6 +89,13 @@ impl Mapping {
     /// Maps an already open file, read-write, at its current size.
     pub fn from_file(file: File) -> io::Result<Mapping> {
         let map = memmap2::MmapOptions::new().map_raw(&file)?;
+        Ok(Mapping { map, file })
+    }
+
+    /// Maps an already open file read-only. Writing through the mapping would fault, so use
+    /// only [`read`](Self::read) and [`read_value`](Self::read_value) on it.
+    pub fn from_file_read_only(file: File) -> io::Result<Mapping> {
+        let map = memmap2::MmapOptions::new().map_raw_read_only(&file)?;
         Ok(Mapping { map, file })
     }
 
@@ -145,6 +160,15 @@ impl Mapping {
             std::ptr::copy_nonoverlapping(self.as_ptr().add(offset), buf.as_mut_ptr(), buf.len())
         };
         Ok(())
+    }
+
+    /// A copy of the `T` at `offset` (for read-only mappings, where a reference to an atomic
+    /// could be used to write and fault).
+    pub fn read_value<T: ShmSafe + Copy>(&self, offset: usize) -> Result<T, MappingError> {
+        self.check(offset, size_of::<T>(), 1)?;
+        // SAFETY: in bounds (checked); read_unaligned copies bytes that are valid for every
+        // bit pattern of a ShmSafe + Copy type.
+        Ok(unsafe { std::ptr::read_unaligned(self.as_ptr().add(offset) as *const T) })
     }
 
     /// Copies bytes into the mapping.

@@ -130,7 +130,7 @@ pub(crate) fn spin_until(max: Duration, mut ready: impl FnMut() -> bool) -> bool
         }
         let hit = spin_for(Duration::from_nanos(budget as u64), &mut ready);
         BUDGET.with(|b| {
-            let (ns, _) = b.get();
+            let ns = b.get().0.min(max_ns);
             let next = if hit {
                 (ns.max(if probe { PROBE_NS } else { 0 }).saturating_mul(2)).clamp(PROBE_NS, max_ns)
             } else if ns / 2 < PROBE_NS {
@@ -177,6 +177,25 @@ thread_local! {
 pub const PROBE_EVERY: u32 = 64;
 #[cfg(not(loom))]
 const PROBE_NS: u32 = 1_000;
+
+/// Sleeps on `word` while it holds `expected`, until `deadline` (`None`: no limit). Returns
+/// `false` without sleeping when the deadline has passed. Wake-ups may be spurious: callers
+/// re-check their condition in a loop.
+pub(crate) fn futex_wait_until(
+    word: &crate::atomic::AtomicU32,
+    expected: u32,
+    deadline: Option<std::time::Instant>,
+) -> bool {
+    let timeout = match deadline {
+        None => None,
+        Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+            Some(left) if !left.is_zero() => Some(left),
+            _ => return false,
+        },
+    };
+    crate::sys::futex_wait(word, expected, timeout);
+    true
+}
 
 /// How long a lock waiter spins before it sleeps.
 pub(crate) const LOCK_SPIN: Duration = Duration::from_micros(5);

@@ -13,13 +13,18 @@
 
 #![allow(unsafe_code)] // SAFETY obligations are documented at each block.
 
+mod file;
 mod futex;
 mod process;
+mod sleepers;
 
+pub use file::{allocate, count_flocks, lock_shared};
 pub use futex::{FutexWait, futex_wait, futex_wake};
 pub use process::{
-    Liveness, ProcessId, cpus_available, cpus_online, current_pid, current_tid, liveness,
+    Liveness, ProcessId, cpus_available, cpus_online, current_pid, current_tid, current_uid,
+    liveness, thread_group_of,
 };
+pub use sleepers::{FutexSleeper, futex_sleepers};
 
 use std::time::Duration;
 
@@ -30,6 +35,12 @@ use std::time::Duration;
 #[doc(alias = "clock_gettime")]
 pub fn monotonic_now() -> Duration {
     process::monotonic_now()
+}
+
+/// The name of user `uid` (`getpwuid_r`), if it has one.
+#[doc(alias = "getpwuid_r")]
+pub fn user_name(uid: u32) -> Option<String> {
+    process::user_name(uid)
 }
 
 /// Wall-clock time in whole seconds since the Unix epoch, as System V stores its `*_time`
