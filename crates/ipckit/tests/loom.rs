@@ -277,10 +277,7 @@ fn rwlock_upgrade_excludes_readers() {
 // ---- software mutual exclusion ----
 
 /// Processes 0 and 1 each enter once through `enter(slot, body)`.
-fn software_excludes<L: Send + Sync + 'static>(
-    new: fn() -> L,
-    enter: fn(&L, usize, &dyn Fn()),
-) {
+fn software_excludes<L: Send + Sync + 'static>(new: fn() -> L, enter: fn(&L, usize, &dyn Fn())) {
     loom::model(move || {
         let l = Arc::new(new());
         let inside = Arc::new(AtomicUsize::new(0));

@@ -66,10 +66,8 @@ fn child(role: &str, args: &[String]) {
 
 fn run_mix(path: &Path, m: &Mapping) {
     let p = path.to_str().unwrap();
-    let kids: Vec<_> = ["writer", "writer", "reader", "reader"]
-        .iter()
-        .map(|role| spawn(role, &[p]))
-        .collect();
+    let kids: Vec<_> =
+        ["writer", "writer", "reader", "reader"].iter().map(|role| spawn(role, &[p])).collect();
     for k in kids {
         wait_ok(k);
     }
@@ -96,7 +94,10 @@ fn writer_preferred() {
     // SAFETY: the mapping is 4096 bytes and page-aligned, so offset 0 holds a `Shared` in
     // bounds and aligned; no other process has opened the file yet, so nobody races the write.
     unsafe {
-        std::ptr::write(m.as_ptr() as *mut Shared, RwLock::with_policy([0; 8], Policy::WriterPreferred))
+        std::ptr::write(
+            m.as_ptr() as *mut Shared,
+            RwLock::with_policy([0; 8], Policy::WriterPreferred),
+        )
     };
     assert_eq!(lock_at(&m).raw().policy(), Policy::WriterPreferred);
     run_mix(&path, &m);

@@ -391,7 +391,11 @@ mod tests {
 
     /// Runs `threads` threads, each entering `rounds` times through `enter(slot, body)`, and
     /// checks that a non-atomic increment inside was never lost.
-    fn excludes(threads: usize, rounds: u64, enter: impl Fn(usize, &dyn Fn()) + Send + Sync + 'static) {
+    fn excludes(
+        threads: usize,
+        rounds: u64,
+        enter: impl Fn(usize, &dyn Fn()) + Send + Sync + 'static,
+    ) {
         let enter = Arc::new(enter);
         let counter = Arc::new(AtomicU64::new(0));
         let hs: Vec<_> = (0..threads)

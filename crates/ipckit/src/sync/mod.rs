@@ -44,8 +44,8 @@ pub use monitor::{Cond, HoareGuard, HoareMonitor, Monitor, MonitorGuard};
 pub use mutex::{LIVENESS_PERIOD, LockError, LockResult, Mutex, MutexGuard, RawMutex};
 pub use raw::{Acquired, RawLock, RawLockError};
 pub use rwlock::{
-    Policy, RawRwLock, RwLock, RwLockError, RwLockReadGuard, RwLockState, RwLockUpgradableReadGuard,
-    RwLockWriteGuard,
+    Policy, RawRwLock, RwLock, RwLockError, RwLockReadGuard, RwLockState,
+    RwLockUpgradableReadGuard, RwLockWriteGuard,
 };
 pub use semaphore::{Overflow, Semaphore};
 pub use spin::{McsLock, McsNode, SpinLock, TasLock, TicketLock, TtasLock};

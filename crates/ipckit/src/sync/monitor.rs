@@ -463,7 +463,11 @@ mod tests {
         }
         let got: Vec<_> = consumers.into_iter().map(|h| h.join().unwrap()).collect();
         assert!(got.contains(&Some(1)) && got.contains(&None), "{got:?}");
-        assert_eq!(m.enter().violations, 1, "Mesa with `if`: one consumer ran on a false condition");
+        assert_eq!(
+            m.enter().violations,
+            1,
+            "Mesa with `if`: one consumer ran on a false condition"
+        );
     }
 
     #[test]

@@ -343,8 +343,12 @@ impl RawRwLock {
         let p = self.policy();
         let mut s = self.state.load(Ordering::Relaxed);
         while Self::reader_may_enter(p, s) {
-            match self.state.compare_exchange_weak(s, s + READER, Ordering::Acquire, Ordering::Relaxed)
-            {
+            match self.state.compare_exchange_weak(
+                s,
+                s + READER,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return true,
                 Err(now) => s = now,
             }
@@ -403,7 +407,12 @@ impl RawRwLock {
             } else if s & WRITER == 0 {
                 if self
                     .state
-                    .compare_exchange(s, s - WAIT_READER + READER, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(
+                        s,
+                        s - WAIT_READER + READER,
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
                     .is_ok()
                 {
                     return true;
@@ -861,7 +870,11 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Shared access if the policy lets a reader in now; `WouldBlock` otherwise.
     pub fn try_read(&self) -> Result<RwLockReadGuard<'_, T>, RwLockError> {
-        if self.raw.try_lock_shared() { Ok(self.read_guard()) } else { Err(RwLockError::WouldBlock) }
+        if self.raw.try_lock_shared() {
+            Ok(self.read_guard())
+        } else {
+            Err(RwLockError::WouldBlock)
+        }
     }
 
     /// Shared access, waiting at most `timeout`; `TimedOut` otherwise.
@@ -1125,13 +1138,16 @@ mod tests {
             assert_eq!(*r, 1);
             assert!(l.try_read().is_ok());
             drop(r);
-            assert_eq!(l.raw().state(), RwLockState {
-                readers: 0,
-                writer: false,
-                upgradable: false,
-                waiting_readers: 0,
-                waiting_writers: 0
-            });
+            assert_eq!(
+                l.raw().state(),
+                RwLockState {
+                    readers: 0,
+                    writer: false,
+                    upgradable: false,
+                    waiting_readers: 0,
+                    waiting_writers: 0
+                }
+            );
         }
     }
 
@@ -1282,7 +1298,8 @@ mod tests {
         });
         wait_for("reader to queue", || l.raw().state().waiting_readers == 1);
         let l3 = l.clone();
-        let w2 = std::thread::spawn(move || l3.write_timeout(Duration::from_secs(10)).unwrap().push(2));
+        let w2 =
+            std::thread::spawn(move || l3.write_timeout(Duration::from_secs(10)).unwrap().push(2));
         wait_for("writer to queue", || l.raw().state().waiting_writers == 1);
         drop(w1);
         assert_eq!(r.join().unwrap(), Vec::<i32>::new(), "the reader saw W2's write");
@@ -1298,7 +1315,8 @@ mod tests {
         let r = std::thread::spawn(move || *l2.read_timeout(Duration::from_secs(10)).unwrap());
         wait_for("reader to queue", || l.raw().state().waiting_readers == 1);
         let l3 = l.clone();
-        let w2 = std::thread::spawn(move || *l3.write_timeout(Duration::from_secs(10)).unwrap() = 2);
+        let w2 =
+            std::thread::spawn(move || *l3.write_timeout(Duration::from_secs(10)).unwrap() = 2);
         wait_for("writer to queue", || l.raw().state().waiting_writers == 1);
         drop(w1);
         w2.join().unwrap();

@@ -8,6 +8,8 @@
 pub mod counter;
 pub mod pingpong;
 pub mod prodcons;
+pub mod readers_writers;
+pub mod spinlock;
 
 use crate::Context;
 use anyhow::Context as _;
@@ -35,6 +37,10 @@ pub enum Demo {
     Prodcons(prodcons::Args),
     /// Processes increment one counter in shared memory: lost updates without a lock, none with
     Counter(counter::Args),
+    /// Readers and writers under a lock policy: a timeline of who enters when, and starvation
+    ReadersWriters(readers_writers::Args),
+    /// Test-and-set vs test-and-test-and-set: atomic RMW count and time under contention
+    Spinlock(spinlock::Args),
 }
 
 /// Runs `ipckit demo`.
@@ -51,6 +57,8 @@ pub fn run(ctx: &Context, a: DemoArgs) -> anyhow::Result<ExitCode> {
         Demo::Pingpong(a) => pingpong::run(ctx, a)?,
         Demo::Prodcons(a) => prodcons::run(ctx, a)?,
         Demo::Counter(a) => counter::run(ctx, a)?,
+        Demo::ReadersWriters(a) => readers_writers::run(ctx, a)?,
+        Demo::Spinlock(a) => spinlock::run(ctx, a)?,
     }
     Ok(ExitCode::SUCCESS)
 }
