@@ -1339,7 +1339,7 @@ mod tests {
             Ok(_) => panic!("upgraded while another reader holds"),
         };
         drop(r);
-        let mut w = u.upgrade_timeout(Duration::from_secs(10)).ok().expect("upgrade");
+        let mut w = u.upgrade_timeout(Duration::from_secs(10)).expect("upgrade");
         *w = 7;
         drop(w);
         let seen = t.join().unwrap();

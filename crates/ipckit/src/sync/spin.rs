@@ -448,6 +448,8 @@ impl Default for McsLock {
 #[derive(Default)]
 struct HeldNodes {
     held: Vec<(usize, Box<McsNode>)>,
+    // Boxed so a node moves between the lists without moving in memory.
+    #[allow(clippy::vec_box)]
     free: Vec<Box<McsNode>>,
 }
 
