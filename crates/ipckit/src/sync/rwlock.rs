@@ -20,6 +20,21 @@
 //! writers there is no strict FIFO: registered waiters are woken one at a time by the kernel
 //! (in arrival order in practice); a newly arriving writer does not barge past them.
 //!
+//! ## Upgrade and downgrade
+//!
+//! * **Downgrade** (write → read, every policy): one compare-and-swap turns the write hold
+//!   into a read hold, so no writer can get in between ([`RwLockWriteGuard::downgrade`]).
+//!   Waiting readers are admitted with it unless the policy holds them back for a waiting
+//!   writer (`WriterPreferred`).
+//! * **Upgradable read** (every policy): at most one [`RwLockUpgradableReadGuard`] at a
+//!   time; it shares the lock with plain readers and excludes writers, so its upgrade to a
+//!   write hold only waits for the plain readers to leave and can never deadlock against
+//!   another upgrader (two plain readers that both tried to upgrade would wait for each other
+//!   forever, which is why plain read guards cannot upgrade). While it waits to upgrade it
+//!   counts as a waiting writer: under `Fair` and `WriterPreferred` that holds back new
+//!   readers, so the upgrade cannot starve; under `ReaderPreferred` and `Unordered` a
+//!   continuous stream of readers can delay it forever (use `upgrade_timeout`).
+//!
 //! ## The state word
 //!
 //! One 64-bit word holds the whole state, so every transition is one compare-and-swap:
