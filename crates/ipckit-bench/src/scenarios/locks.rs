@@ -11,45 +11,56 @@ use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-const SAMPLES: usize = 5;
+const SAMPLES: usize = 7;
 
-/// Runs `op(thread, i)` for `i in 0..ops` on each of `threads` threads, `SAMPLES` times;
-/// returns the median wall-clock ns per operation.
-fn ns_per_op(threads: usize, ops: u64, op: impl Fn(usize, u64) + Sync) -> f64 {
-    // Warm up caches and spin budgets.
-    for i in 0..ops / 10 {
-        op(0, i);
+/// One mechanism's operation: `op(thread, i)`.
+type Op<'a> = (&'a str, Box<dyn Fn(usize, u64) + Sync + 'a>);
+
+/// Wall-clock ns per operation of one sample: `op(thread, i)` for `i in 0..ops` on each of
+/// `threads` threads.
+fn sample(threads: usize, ops: u64, op: &(dyn Fn(usize, u64) + Sync)) -> f64 {
+    if threads == 1 {
+        let t = Instant::now();
+        for i in 0..ops {
+            op(0, i);
+        }
+        return t.elapsed().as_nanos() as f64 / ops as f64;
     }
-    let mut v: Vec<f64> = (0..SAMPLES)
-        .map(|_| {
-            if threads == 1 {
-                let t = Instant::now();
-                for i in 0..ops {
-                    op(0, i);
-                }
-                return t.elapsed().as_nanos() as f64 / ops as f64;
-            }
-            let start = Barrier::new(threads + 1);
-            let mut t0 = None;
-            // The scope joins every thread before it returns.
-            std::thread::scope(|s| {
-                for th in 0..threads {
-                    let (op, start) = (&op, &start);
-                    s.spawn(move || {
-                        start.wait();
-                        for i in 0..ops {
-                            op(th, i);
-                        }
-                    });
-                }
+    let start = Barrier::new(threads + 1);
+    let mut t0 = None;
+    // The scope joins every thread before it returns.
+    std::thread::scope(|s| {
+        for th in 0..threads {
+            let start = &start;
+            s.spawn(move || {
                 start.wait();
-                t0 = Some(Instant::now());
+                for i in 0..ops {
+                    op(th, i);
+                }
             });
-            let elapsed = t0.expect("started").elapsed();
-            elapsed.as_nanos() as f64 / (threads as u64 * ops) as f64
-        })
-        .collect();
-    median(&mut v)
+        }
+        start.wait();
+        t0 = Some(Instant::now());
+    });
+    let elapsed = t0.expect("started").elapsed();
+    elapsed.as_nanos() as f64 / (threads as u64 * ops) as f64
+}
+
+/// Measures every mechanism `SAMPLES` times, round-robin (so that a burst of load from
+/// elsewhere hits them all alike), and pushes each one's median ns per operation.
+fn compare(r: &mut Report, metric: &str, threads: usize, ops: u64, mechanisms: Vec<Op<'_>>) {
+    for (_, op) in &mechanisms {
+        sample(threads, ops / 10, op.as_ref()); // warm up
+    }
+    let mut samples = vec![Vec::new(); mechanisms.len()];
+    for _ in 0..SAMPLES {
+        for (k, (_, op)) in mechanisms.iter().enumerate() {
+            samples[k].push(sample(threads, ops, op.as_ref()));
+        }
+    }
+    for ((name, _), mut v) in mechanisms.iter().zip(samples) {
+        r.push(name, metric, median(&mut v), "ns");
+    }
 }
 
 /// A critical section: `short` is one increment; long adds ~a microsecond of work.
@@ -72,26 +83,26 @@ pub fn spin_vs_mutex(r: &mut Report) -> anyhow::Result<()> {
         for long in [false, true] {
             let ops = if long { 20_000 } else { 200_000 };
             let metric = format!("ns/op {threads}t {} cs", if long { "long" } else { "short" });
-            macro_rules! typed {
-                ($name:expr, $raw:ty) => {{
-                    let m = Mutex::<u64, $raw>::with_raw(0);
-                    let ns = ns_per_op(threads, ops, |_, _| section(&mut m.lock().unwrap(), long));
-                    r.push($name, &metric, ns, "ns");
-                }};
-            }
-            typed!("ipckit TasLock", TasLock);
-            typed!("ipckit TtasLock", TtasLock);
-            typed!("ipckit TicketLock", TicketLock);
-            typed!("ipckit McsLock", McsLock);
-            let m = Mutex::new(0u64);
-            let ns = ns_per_op(threads, ops, |_, _| section(&mut m.lock().unwrap(), long));
-            r.push("ipckit Mutex (robust)", &metric, ns, "ns");
-            let m = std::sync::Mutex::new(0u64);
-            let ns = ns_per_op(threads, ops, |_, _| section(&mut m.lock().unwrap(), long));
-            r.push("std::sync::Mutex", &metric, ns, "ns");
-            let m = parking_lot::Mutex::new(0u64);
-            let ns = ns_per_op(threads, ops, |_, _| section(&mut m.lock(), long));
-            r.push("parking_lot::Mutex", &metric, ns, "ns");
+            let tas = Mutex::<u64, TasLock>::with_raw(0);
+            let ttas = Mutex::<u64, TtasLock>::with_raw(0);
+            let ticket = Mutex::<u64, TicketLock>::with_raw(0);
+            let mcs = Mutex::<u64, McsLock>::with_raw(0);
+            let robust = Mutex::new(0u64);
+            let st = std::sync::Mutex::new(0u64);
+            let pl = parking_lot::Mutex::new(0u64);
+            let mechanisms: Vec<Op<'_>> = vec![
+                ("ipckit TasLock", Box::new(|_, _| section(&mut tas.lock().unwrap(), long))),
+                ("ipckit TtasLock", Box::new(|_, _| section(&mut ttas.lock().unwrap(), long))),
+                ("ipckit TicketLock", Box::new(|_, _| section(&mut ticket.lock().unwrap(), long))),
+                ("ipckit McsLock", Box::new(|_, _| section(&mut mcs.lock().unwrap(), long))),
+                (
+                    "ipckit Mutex (robust)",
+                    Box::new(|_, _| section(&mut robust.lock().unwrap(), long)),
+                ),
+                ("std::sync::Mutex", Box::new(|_, _| section(&mut st.lock().unwrap(), long))),
+                ("parking_lot::Mutex", Box::new(|_, _| section(&mut pl.lock(), long))),
+            ];
+            compare(r, &metric, threads, ops, mechanisms);
         }
     }
     Ok(())
@@ -100,8 +111,10 @@ pub fn spin_vs_mutex(r: &mut Report) -> anyhow::Result<()> {
 /// One reader-writer workload: every `write_every`th operation writes, the rest read.
 fn rwlock_mix(r: &mut Report, write_every: u64) {
     const OPS: u64 = 200_000;
-    let is_write = |th: usize, i: u64| (i + th as u64 * 7) % write_every == 0;
-    let read = |a: &[u64; 8]| black_box(a.iter().sum::<u64>());
+    let is_write = move |th: usize, i: u64| (i + th as u64 * 7) % write_every == 0;
+    let read = |a: &[u64; 8]| {
+        black_box(a.iter().sum::<u64>());
+    };
     let write = |a: &mut [u64; 8]| {
         for x in a.iter_mut() {
             *x += 1;
@@ -109,35 +122,42 @@ fn rwlock_mix(r: &mut Report, write_every: u64) {
     };
     for threads in threads_to_test() {
         let metric = format!("ns/op {threads}t");
-        for p in Policy::ALL {
-            let l = RwLock::with_policy([0u64; 8], p);
-            let ns = ns_per_op(threads, OPS, |th, i| {
+        let ours: Vec<(String, RwLock<[u64; 8]>)> = Policy::ALL
+            .into_iter()
+            .map(|p| (format!("ipckit RwLock {}", p.name()), RwLock::with_policy([0u64; 8], p)))
+            .collect();
+        let st = std::sync::RwLock::new([0u64; 8]);
+        let pl = parking_lot::RwLock::new([0u64; 8]);
+        let mut mechanisms: Vec<Op<'_>> =
+            ours.iter()
+                .map(|(name, l)| -> Op<'_> {
+                    (
+                        name.as_str(),
+                        Box::new(move |th, i| {
+                            if is_write(th, i) { write(&mut l.write()) } else { read(&l.read()) }
+                        }),
+                    )
+                })
+                .collect();
+        mechanisms.push((
+            "std::sync::RwLock",
+            Box::new(|th, i| {
                 if is_write(th, i) {
-                    write(&mut l.write());
+                    write(&mut st.write().unwrap())
                 } else {
-                    read(&l.read());
+                    read(&st.read().unwrap())
                 }
-            });
-            r.push(&format!("ipckit RwLock {}", p.name()), &metric, ns, "ns");
-        }
-        let l = std::sync::RwLock::new([0u64; 8]);
-        let ns = ns_per_op(threads, OPS, |th, i| {
-            if is_write(th, i) {
-                write(&mut l.write().unwrap());
-            } else {
-                read(&l.read().unwrap());
-            }
-        });
-        r.push("std::sync::RwLock", &metric, ns, "ns");
-        let l = parking_lot::RwLock::new([0u64; 8]);
-        let ns = ns_per_op(threads, OPS, |th, i| {
-            if is_write(th, i) {
-                write(&mut l.write());
-            } else {
-                read(&l.read());
-            }
-        });
-        r.push("parking_lot::RwLock", &metric, ns, "ns");
+            }),
+        ));
+        mechanisms.push((
+            "parking_lot::RwLock",
+            Box::new(
+                |th, i| {
+                    if is_write(th, i) { write(&mut pl.write()) } else { read(&pl.read()) }
+                },
+            ),
+        ));
+        compare(r, &metric, threads, OPS, mechanisms);
     }
 }
 
@@ -155,23 +175,24 @@ pub fn counter(r: &mut Report) -> anyhow::Result<()> {
     const OPS: u64 = 500_000;
     for threads in threads_to_test() {
         let metric = format!("ns/hit {threads}t");
-        let a = AtomicU64::new(0);
-        let ns = ns_per_op(threads, OPS, |_, _| {
-            a.fetch_add(1, Ordering::Relaxed);
-        });
-        r.push("AtomicU64::fetch_add", &metric, ns, "ns");
-        let m = Mutex::new(0u64);
-        let ns = ns_per_op(threads, OPS, |_, _| *m.lock().unwrap() += 1);
-        r.push("ipckit Mutex (robust)", &metric, ns, "ns");
-        let m = Mutex::<u64, TtasLock>::with_raw(0);
-        let ns = ns_per_op(threads, OPS, |_, _| *m.lock().unwrap() += 1);
-        r.push("ipckit Mutex<TtasLock>", &metric, ns, "ns");
-        let m = std::sync::Mutex::new(0u64);
-        let ns = ns_per_op(threads, OPS, |_, _| *m.lock().unwrap() += 1);
-        r.push("std::sync::Mutex", &metric, ns, "ns");
-        let m = parking_lot::Mutex::new(0u64);
-        let ns = ns_per_op(threads, OPS, |_, _| *m.lock() += 1);
-        r.push("parking_lot::Mutex", &metric, ns, "ns");
+        let atomic = AtomicU64::new(0);
+        let robust = Mutex::new(0u64);
+        let spin = Mutex::<u64, TtasLock>::with_raw(0);
+        let st = std::sync::Mutex::new(0u64);
+        let pl = parking_lot::Mutex::new(0u64);
+        let mechanisms: Vec<Op<'_>> = vec![
+            (
+                "AtomicU64::fetch_add",
+                Box::new(|_, _| {
+                    atomic.fetch_add(1, Ordering::Relaxed);
+                }),
+            ),
+            ("ipckit Mutex (robust)", Box::new(|_, _| *robust.lock().unwrap() += 1)),
+            ("ipckit Mutex<TtasLock>", Box::new(|_, _| *spin.lock().unwrap() += 1)),
+            ("std::sync::Mutex", Box::new(|_, _| *st.lock().unwrap() += 1)),
+            ("parking_lot::Mutex", Box::new(|_, _| *pl.lock() += 1)),
+        ];
+        compare(r, &metric, threads, OPS, mechanisms);
     }
     Ok(())
 }
