@@ -25,7 +25,7 @@
 //! The loom models (`tests/loom.rs`) check these algorithms too, but loom treats `SeqCst`
 //! loads and stores as acquire/release (tokio-rs/loom#180); it does model `SeqCst` *fences*.
 //! So wherever an algorithm needs the store→load order, the code also calls
-//! [`dekker_point`](crate::atomic) — a `fence(SeqCst)` under loom, nothing otherwise (the
+//! `dekker_point` (in the crate's private atomics module) — a `fence(SeqCst)` under loom, nothing otherwise (the
 //! `SeqCst` accesses already give it) — and the models check the algorithm as intended.
 //! Peterson's `turn` is written with an atomic exchange, which orders the two writers'
 //! flags even under acquire/release alone.

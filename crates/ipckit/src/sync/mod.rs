@@ -23,17 +23,17 @@
 
 #![allow(unsafe_code)] // SAFETY obligations are documented at each block.
 
-mod algorithms;
+pub mod algorithms;
 mod backoff;
 mod barrier;
 mod condvar;
 mod event;
-mod monitor;
+pub mod monitor;
 mod mutex;
 mod raw;
-mod rwlock;
+pub mod rwlock;
 mod semaphore;
-mod spin;
+pub mod spin;
 
 pub use algorithms::{Bakery, EisenbergMcGuire, Peterson};
 pub use backoff::{Backoff, spinning_pays};
@@ -48,4 +48,4 @@ pub use rwlock::{
     RwLockUpgradableReadGuard, RwLockWriteGuard,
 };
 pub use semaphore::{Overflow, Semaphore};
-pub use spin::{McsLock, McsNode, SpinLock, TasLock, TicketLock, TtasLock};
+pub use spin::{McsLock, SpinLock, TasLock, TicketLock, TtasLock};

@@ -376,14 +376,14 @@ unsafe impl RawLock for TicketLock {
 /// [`McsLock::with_lock`] keeps it on the stack; the [`RawLock`] methods keep it in
 /// thread-local storage (see [`McsLock`]).
 #[derive(Debug)]
-pub struct McsNode {
+pub(crate) struct McsNode {
     next: AtomicPtr<McsNode>,
     locked: AtomicU32,
 }
 
 impl McsNode {
     /// A fresh node.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         McsNode { next: AtomicPtr::new(ptr::null_mut()), locked: AtomicU32::new(0) }
     }
 }
