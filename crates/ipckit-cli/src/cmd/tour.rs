@@ -120,7 +120,8 @@ pub const STEPS: &[Step] = &[
                 atomic swap over and over, each one stealing the lock's cache line; \
                 test-and-test-and-set watches with plain loads and tries its compare-and-swap \
                 only when the lock looks free. Then a reader-writer lock under two policies: \
-                with readers preferred, an overlapping stream of readers starves the writers; \
+                with readers preferred, an overlapping stream of reader processes starves the \
+                writer processes; \
                 with the phase-fair policy a waiting writer holds back new readers, and the \
                 readers it held back enter together after it.",
         run: |ctx| {

@@ -243,6 +243,14 @@ impl RawRwLock {
         }
     }
 
+    /// Sets the policy of a lock that nobody uses yet: the second phase of placing a lock in
+    /// a fresh (zeroed, hence `Fair`) shared mapping. Changing the policy of a lock in use is
+    /// memory-safe but may leave a waiter that started under the old policy waiting for a
+    /// handoff that the new one never makes.
+    pub fn set_policy(&self, policy: Policy) {
+        self.policy.store(policy as u32, Ordering::Relaxed);
+    }
+
     /// The lock's policy.
     #[inline]
     pub fn policy(&self) -> Policy {

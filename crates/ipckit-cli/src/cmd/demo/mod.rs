@@ -37,7 +37,7 @@ pub enum Demo {
     Prodcons(prodcons::Args),
     /// Processes increment one counter in shared memory: lost updates without a lock, none with
     Counter(counter::Args),
-    /// Readers and writers under a lock policy: a timeline of who enters when, and starvation
+    /// Reader and writer processes under a lock policy: a timeline of who enters when, starvation
     ReadersWriters(readers_writers::Args),
     /// Test-and-set vs test-and-test-and-set: atomic RMW count and time under contention
     Spinlock(spinlock::Args),
