@@ -66,7 +66,7 @@
 //! robust: a process that dies holding it (or registered as a waiter) leaves it held; use
 //! the `_timeout` forms between processes that may die.
 
-use super::backoff::{LOCK_SPIN, spin_until};
+use super::backoff::{LOCK_SPIN, futex_wait_until, spin_until};
 use crate::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::shm::ShmSafe;
 use crate::sys;
@@ -442,14 +442,9 @@ impl RawRwLock {
                 }
                 continue;
             }
-            let mut timeout = None;
-            if let Some(d) = deadline {
-                match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => timeout = Some(left),
-                    _ => return self.abandon_shared_wait(p, my_phase),
-                }
+            if !futex_wait_until(&self.read_seq, seq, deadline) {
+                return self.abandon_shared_wait(p, my_phase);
             }
-            sys::futex_wait(&self.read_seq, seq, timeout);
         }
     }
 
@@ -570,17 +565,10 @@ impl RawRwLock {
                 }
                 continue;
             }
-            let mut timeout = None;
-            if let Some(d) = deadline {
-                match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => timeout = Some(left),
-                    _ => {
-                        self.abandon_exclusive_wait(p);
-                        return false;
-                    }
-                }
+            if !futex_wait_until(&self.write_seq, seq, deadline) {
+                self.abandon_exclusive_wait(p);
+                return false;
             }
-            sys::futex_wait(&self.write_seq, seq, timeout);
         }
     }
 
