@@ -38,6 +38,12 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// Deadlock detection (matrix algorithm), the banker's algorithm, resource graphs
     Deadlock(cmd::deadlock::DeadlockArgs),
+    /// Sockets: the echo server and client over TCP or UDP (loopback by default)
+    Net(cmd::net::NetArgs),
+    /// Run every IPC mechanism between two processes and print the course's comparison table
+    Compare(cmd::compare::CompareArgs),
+    /// System V style semaphore sets: create, op, get, set
+    Sem(cmd::sem::SemArgs),
     /// Internal: a role played by a child process of a demo or of the tour
     #[command(name = "__child", hide = true)]
     Child(cmd::child::ChildArgs),
@@ -59,6 +65,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rm(a) => cmd::rm::run(&ctx, a),
         Command::Shm(a) => cmd::shm::run(&ctx, a),
         Command::Deadlock(a) => cmd::deadlock::run(&ctx, a),
+        Command::Net(a) => cmd::net::run(&ctx, a),
+        Command::Compare(a) => cmd::compare::run(&ctx, a),
+        Command::Sem(a) => cmd::sem::run(&ctx, a),
         Command::Child(a) => cmd::child::run(&ctx, a),
     }
 }

@@ -10,9 +10,13 @@
 //!
 //! | module | what lives there |
 //! |---|---|
-//! | [`sys`] | the only place that calls the OS: futex wait/wake, process identity and liveness, clocks |
+//! | [`sys`] | the only place that calls the OS: futex wait/wake, process identity and liveness, clocks, file descriptors (pipes, FIFOs, `poll`) |
 //! | [`shm`] | the [`ShmSafe`](shm::ShmSafe) marker for types that may live in a shared mapping |
 //! | [`ns`] | the namespace: a directory that is the table of IPC objects; keys, ids, headers, two-phase creation |
+//! | [`transport`] | the [`Sender`](transport::Sender) / [`Receiver`](transport::Receiver) traits every message transport implements |
+//! | [`pipe`] | anonymous [`Pipe`](pipe::Pipe)s and [`NamedPipe`](pipe::NamedPipe)s (FIFOs): inheritance, capacity, blocking and non-blocking opens |
+//! | [`net`] | length-prefixed messages over byte streams ([`Framed`](net::Framed): pipes, Unix and TCP sockets) and datagrams ([`Datagrams`](net::Datagrams): UDP, Unix datagram) |
+//! | [`sem`] | System V style semaphore sets: atomic multi-operations, wait-for-zero, undo at process death |
 //! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff); spinlocks, reader-writer locks with policies, monitors, software mutual exclusion |
 //! | [`deadlock`] | the matrix detection algorithm, resource-allocation graphs, the banker's algorithm (pure, no OS calls) |
 //!
@@ -30,7 +34,12 @@
 
 mod atomic;
 pub mod deadlock;
+pub mod net;
 pub mod ns;
+pub mod pipe;
+#[cfg(not(loom))]
+pub mod sem;
 pub mod shm;
 pub mod sync;
 pub mod sys;
+pub mod transport;

@@ -3,7 +3,9 @@
 mod deadlock;
 mod locks;
 mod mutex;
+mod pipe_vs_socket;
 mod sem_pingpong;
+mod semop;
 mod shm_attach;
 
 use crate::harness::Report;
@@ -67,6 +69,21 @@ pub fn all() -> Vec<Scenario> {
             name: "counter",
             about: "hits++ under a mutex vs an atomic increment, 1/2 threads",
             run: locks::counter,
+        },
+        Scenario {
+            name: "pipe-vs-socket",
+            about: "framed messages between two processes: pipe pair, Unix stream, TCP, UDP (64 B round trip, 4 KiB throughput)",
+            run: pipe_vs_socket::run,
+        },
+        Scenario {
+            name: "semop-uncontended",
+            about: "one process, P then V: ipckit SemaphoreSet::apply vs SysV semop, sem_t",
+            run: semop::uncontended,
+        },
+        Scenario {
+            name: "semop-pingpong",
+            about: "round trip between two processes: SemaphoreSet::apply vs SysV semop, sem_t",
+            run: semop::pingpong,
         },
     ]
 }

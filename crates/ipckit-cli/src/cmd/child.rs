@@ -27,6 +27,13 @@ pub fn run(ctx: &Context, a: ChildArgs) -> anyhow::Result<ExitCode> {
         "prodcons" => super::demo::prodcons::child(ctx, &args)?,
         "counter" => super::demo::counter::child(ctx, &args)?,
         "readers-writers" => super::demo::readers_writers::child(ctx, &args)?,
+        "pipe" => super::demo::pipe::child(ctx, &args)?,
+        "fifo-writer" => super::demo::fifo::writer(ctx, &args)?,
+        "fifo-reader" => super::demo::fifo::reader(ctx, &args)?,
+        "compare" => super::compare::child(ctx, &args)?,
+        "lock-two" => super::deadlock::lock_two_child(ctx, &args)?,
+        "runner" => super::demo::runners::child(ctx, &args)?,
+        "race" => super::demo::race::child(ctx, &args)?,
         other => bail!("unknown child role {other:?}"),
     }
     Ok(ExitCode::SUCCESS)

@@ -77,6 +77,22 @@ pub const STEPS: &[Step] = &[
         run: |ctx| demo::pingpong::run(ctx, demo::pingpong::Args { rounds: 6 }),
     },
     Step {
+        name: "semaphores",
+        title: "Semaphore sets: ordering processes (the three runners)",
+        story: "System V semaphores come in sets, change by any amount, and apply several \
+                operations as one atomic step; ipckit keeps them in the namespace. Three \
+                runner processes must run 1, then 2, then 3. With one semaphore that runner 1 \
+                signals twice, the two units release runners 2 and 3 together: runner 3 \
+                starts before runner 2 is done. With one semaphore per hand-over the order \
+                always holds.",
+        run: |ctx| {
+            demo::runners::run(
+                ctx,
+                demo::runners::Args { variant: demo::runners::Version::Both, leg_ms: 250 },
+            )
+        },
+    },
+    Step {
         name: "prodcons",
         title: "The bounded buffer: producers and consumers",
         story: "Two producer and two consumer processes share an 8-slot ring buffer guarded \
@@ -100,6 +116,33 @@ pub const STEPS: &[Step] = &[
         run: shm_step,
     },
     Step {
+        name: "pipes",
+        title: "Pipes: anonymous between relatives, named between strangers",
+        story: "A pipe is a one-way byte channel with a bounded buffer in the kernel: the \
+                reader waits while it is empty, the writer while it is full, so the pipe \
+                synchronizes the two by itself. An anonymous pipe has no name: a parent makes \
+                it and its child inherits the read end. A named pipe (FIFO) has a path, so two \
+                unrelated processes meet there; opening one end waits for the other, and a \
+                non-blocking open for writing with no reader fails with ENXIO. ipckit frames \
+                the byte stream into messages (a length, then the bytes).",
+        run: |ctx| {
+            demo::pipe::run(ctx, demo::pipe::Args { messages: 3 })?;
+            println!();
+            demo::fifo::run(ctx, demo::fifo::Args { messages: 3 })
+        },
+    },
+    Step {
+        name: "sockets",
+        title: "Sockets: the echo server over TCP and UDP",
+        story: "Sockets also cross machines (here they stay on loopback). TCP is \
+                connection-oriented: connect, then a reliable byte stream. UDP is \
+                connectionless: each message is one datagram, which may be lost. An echo \
+                server in its own process sends every message back. A blocking receive waits \
+                for data; on a non-blocking socket the same call returns WouldBlock (EAGAIN) \
+                at once.",
+        run: |ctx| demo::sockets::run(ctx, demo::sockets::Args {}),
+    },
+    Step {
         name: "deadlock",
         title: "Deadlock: detection and avoidance",
         story: "Coffman (1971): a deadlock needs four conditions at once: mutual exclusion \
@@ -110,8 +153,12 @@ pub const STEPS: &[Step] = &[
                 matrices C (allocation) and R (request): let every process whose request fits \
                 in A finish and give back what it holds; whoever is left is deadlocked. The \
                 banker avoids deadlock instead: it grants a request only if some order still \
-                lets every process reach its declared maximum (a safe state).",
-        run: |_ctx| super::deadlock::tour_step(),
+                lets every process reach its declared maximum (a safe state). Last, a real \
+                deadlock between two processes on two ipckit mutexes, found live.",
+        run: |ctx| {
+            super::deadlock::tour_step()?;
+            super::deadlock::live_demo(ctx)
+        },
     },
     Step {
         name: "locks",

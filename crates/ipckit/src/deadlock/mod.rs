@@ -62,6 +62,7 @@
 pub mod banker;
 mod detect;
 mod graph;
+pub mod live;
 pub mod render;
 mod scenario;
 

@@ -90,6 +90,10 @@ pub struct WaitSnapshot {
     /// Who holds what (as far as it can be known: semaphore units taken without `UNDO` have
     /// no holder).
     pub holds: Vec<Edge>,
+    /// Units free now, for the resources whose count is known (semaphores); a held mutex has
+    /// none.
+    #[serde(skip)]
+    pub free: BTreeMap<Resource, u32>,
 }
 
 /// How many samples a snapshot merges, and how far apart.
@@ -107,6 +111,7 @@ impl WaitSnapshot {
         }
         let mut waits = BTreeSet::new();
         let mut holds = BTreeSet::new();
+        let free = BTreeMap::new();
         for i in 0..SAMPLES {
             if i > 0 {
                 std::thread::sleep(SAMPLE_GAP);
@@ -117,7 +122,11 @@ impl WaitSnapshot {
                 describe(entry, s.pid, s.offset, &mut waits, &mut holds);
             }
         }
-        Ok(WaitSnapshot { waits: waits.into_iter().collect(), holds: holds.into_iter().collect() })
+        Ok(WaitSnapshot {
+            waits: waits.into_iter().collect(),
+            holds: holds.into_iter().collect(),
+            free,
+        })
     }
 
     /// Processes that appear in the snapshot.

@@ -36,6 +36,8 @@ mod semaphore;
 pub mod spin;
 
 pub use algorithms::{Bakery, EisenbergMcGuire, Peterson};
+#[cfg(not(loom))]
+pub(crate) use backoff::SIGNAL_SPIN;
 pub use backoff::{Backoff, spinning_pays};
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};

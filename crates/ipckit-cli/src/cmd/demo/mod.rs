@@ -6,9 +6,14 @@
 //! hold, so the tests can run the demos as they are.
 
 pub mod counter;
+pub mod fifo;
 pub mod pingpong;
+pub mod pipe;
 pub mod prodcons;
+pub mod race;
 pub mod readers_writers;
+pub mod runners;
+pub mod sockets;
 pub mod spinlock;
 
 use crate::Context;
@@ -31,7 +36,7 @@ pub struct DemoArgs {
 /// The demos.
 #[derive(Debug, Subcommand)]
 pub enum Demo {
-    /// Two processes print "Ping" / "Pong" strictly alternating, with two semaphores
+    /// Two processes print "Ping" / "Pong" strictly alternating, with a semaphore set of two
     Pingpong(pingpong::Args),
     /// Producers and consumers in separate processes share a bounded buffer: empty, filled, mutex
     Prodcons(prodcons::Args),
@@ -41,6 +46,16 @@ pub enum Demo {
     ReadersWriters(readers_writers::Args),
     /// Test-and-set vs test-and-test-and-set: atomic RMW count and time under contention
     Spinlock(spinlock::Args),
+    /// A parent writes messages into an anonymous pipe; its child inherits the read end
+    Pipe(pipe::Args),
+    /// Two unrelated processes meet at a named pipe (FIFO) by its path
+    Fifo(fifo::Args),
+    /// The echo server and client over TCP and UDP, blocking and non-blocking
+    Sockets(sockets::Args),
+    /// The three runners: one semaphore lets runner 3 start before runner 2; two keep the order
+    Runners(runners::Args),
+    /// The print-spooler race: lost directory entries without a lock, none with a semaphore
+    Race(race::Args),
 }
 
 /// Runs `ipckit demo`.
@@ -59,6 +74,13 @@ pub fn run(ctx: &Context, a: DemoArgs) -> anyhow::Result<ExitCode> {
         Demo::Counter(a) => counter::run(ctx, a)?,
         Demo::ReadersWriters(a) => readers_writers::run(ctx, a)?,
         Demo::Spinlock(a) => spinlock::run(ctx, a)?,
+        Demo::Pipe(a) => pipe::run(ctx, a)?,
+        Demo::Fifo(a) => fifo::run(ctx, a)?,
+        Demo::Sockets(a) => sockets::run(ctx, a)?,
+        Demo::Runners(a) => runners::run(ctx, a)?,
+        Demo::Race(a) => {
+            race::run(ctx, a)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
