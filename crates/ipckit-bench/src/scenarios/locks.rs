@@ -81,7 +81,7 @@ fn threads_to_test() -> Vec<usize> {
 pub fn spin_vs_mutex(r: &mut Report) -> anyhow::Result<()> {
     for threads in threads_to_test() {
         for long in [false, true] {
-            let ops = if long { 20_000 } else { 200_000 };
+            let ops = if long { 50_000 } else { 1_000_000 };
             let metric = format!("ns/op {threads}t {} cs", if long { "long" } else { "short" });
             let tas = Mutex::<u64, TasLock>::with_raw(0);
             let ttas = Mutex::<u64, TtasLock>::with_raw(0);
@@ -110,7 +110,7 @@ pub fn spin_vs_mutex(r: &mut Report) -> anyhow::Result<()> {
 
 /// One reader-writer workload: every `write_every`th operation writes, the rest read.
 fn rwlock_mix(r: &mut Report, write_every: u64) {
-    const OPS: u64 = 200_000;
+    const OPS: u64 = 1_000_000;
     let is_write = move |th: usize, i: u64| (i + th as u64 * 7) % write_every == 0;
     let read = |a: &[u64; 8]| {
         black_box(a.iter().sum::<u64>());
@@ -172,7 +172,7 @@ pub fn rwlock_write_heavy(r: &mut Report) -> anyhow::Result<()> {
 }
 
 pub fn counter(r: &mut Report) -> anyhow::Result<()> {
-    const OPS: u64 = 500_000;
+    const OPS: u64 = 2_000_000;
     for threads in threads_to_test() {
         let metric = format!("ns/hit {threads}t");
         let atomic = AtomicU64::new(0);

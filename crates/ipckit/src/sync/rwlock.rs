@@ -66,7 +66,7 @@
 //! robust: a process that dies holding it (or registered as a waiter) leaves it held; use
 //! the `_timeout` forms between processes that may die.
 
-use super::backoff::{LOCK_SPIN, futex_wait_until, spin_until};
+use super::backoff::{Backoff, LOCK_SPIN, futex_wait_until, spin_until};
 use crate::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::shm::ShmSafe;
 use crate::sys;
@@ -101,6 +101,26 @@ fn waiting_writers(s: u64) -> u64 {
 #[inline]
 fn phase(s: u64) -> u64 {
     s >> 56
+}
+
+/// A short fixed wait before the adaptive spin: [`Backoff`] steps (a few spins, growing,
+/// then a few yields), like `parking_lot`'s `SpinWait`. Read and write sections are often
+/// shorter than one step; the yields let a holder that shares our CPU finish. The adaptive
+/// spin ([`spin_until`]) after it learns from outcome and may be skipped entirely, so this
+/// keeps the common brief conflict off the futex even on a loaded machine.
+#[inline]
+fn brief_wait(mut ready: impl FnMut() -> bool) -> bool {
+    if cfg!(loom) {
+        return ready();
+    }
+    let mut backoff = Backoff::new();
+    while !backoff.is_completed() {
+        if ready() {
+            return true;
+        }
+        backoff.snooze();
+    }
+    ready()
 }
 
 /// Who goes first when readers and writers both wait (see the [module docs](self)).
@@ -387,7 +407,10 @@ impl RawRwLock {
     #[cold]
     fn lock_shared_slow(&self, deadline: Option<Instant>) -> bool {
         let p = self.policy();
-        spin_until(LOCK_SPIN, || Self::reader_may_enter(p, self.state.load(Ordering::Relaxed)));
+        let ready = || Self::reader_may_enter(p, self.state.load(Ordering::Relaxed));
+        if !brief_wait(ready) {
+            spin_until(LOCK_SPIN, ready);
+        }
         // Enter, or register as a waiting reader.
         let mut s = self.state.load(Ordering::Relaxed);
         let my_phase = loop {
@@ -515,9 +538,10 @@ impl RawRwLock {
     #[cold]
     fn lock_slow(&self, want: Want, deadline: Option<Instant>) -> bool {
         let p = self.policy();
-        spin_until(LOCK_SPIN, || {
-            Self::may_enter(p, self.state.load(Ordering::Relaxed), want, false)
-        });
+        let ready = || Self::may_enter(p, self.state.load(Ordering::Relaxed), want, false);
+        if !brief_wait(ready) {
+            spin_until(LOCK_SPIN, ready);
+        }
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             if Self::may_enter(p, s, want, false) {
