@@ -538,9 +538,15 @@ impl RawRwLock {
     #[cold]
     fn lock_slow(&self, want: Want, deadline: Option<Instant>) -> bool {
         let p = self.policy();
-        let ready = || Self::may_enter(p, self.state.load(Ordering::Relaxed), want, false);
-        if !brief_wait(ready) {
-            spin_until(LOCK_SPIN, ready);
+        // Where a waiting writer holds back new readers (Fair, WriterPreferred), register at
+        // once and spin afterwards: the readers inside drain while no new one enters, as in
+        // parking_lot. Elsewhere registering changes nothing for readers, so spin first.
+        let register_first = p.readers_yield_to_waiting_writers() && want != Want::Upgradable;
+        if !register_first {
+            let ready = || Self::may_enter(p, self.state.load(Ordering::Relaxed), want, false);
+            if !brief_wait(ready) {
+                spin_until(LOCK_SPIN, ready);
+            }
         }
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
@@ -572,9 +578,18 @@ impl RawRwLock {
                 Err(now) => s = now,
             }
         }
+        let mut spun = !register_first;
         loop {
             let seq = self.write_seq.load(Ordering::Acquire);
             let s = self.state.load(Ordering::Acquire);
+            if !spun && !Self::may_enter(p, s, want, true) {
+                spun = true;
+                let ready = || Self::may_enter(p, self.state.load(Ordering::Relaxed), want, true);
+                if !brief_wait(ready) {
+                    spin_until(LOCK_SPIN, ready);
+                }
+                continue;
+            }
             if Self::may_enter(p, s, want, true) {
                 let mut n = Self::granted(s, want, true);
                 let admit = Self::readers_due(p, n);
