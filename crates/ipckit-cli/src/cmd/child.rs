@@ -31,6 +31,7 @@ pub fn run(ctx: &Context, a: ChildArgs) -> anyhow::Result<ExitCode> {
         "fifo-writer" => super::demo::fifo::writer(ctx, &args)?,
         "fifo-reader" => super::demo::fifo::reader(ctx, &args)?,
         "compare" => super::compare::child(ctx, &args)?,
+        "philosopher" => super::demo::philosophers::child(ctx, &args)?,
         "lock-two" => super::deadlock::lock_two_child(ctx, &args)?,
         "runner" => super::demo::runners::child(ctx, &args)?,
         "race" => super::demo::race::child(ctx, &args)?,

@@ -48,7 +48,12 @@ fn kind_columns(kind: ObjectKind, path: &std::path::Path) -> anyhow::Result<Valu
             json!({ "bytes": s.size, "nattch": s.nattch, "status": "" })
         }
         ObjectKind::Mq => json!({}),
-        ObjectKind::Sem => json!({}),
+        ObjectKind::Sem => {
+            let s =
+                ipckit::sem::SemaphoreSet::open_path_with(path, ipckit::ns::OpenAccess::ReadOnly)?
+                    .stat()?;
+            json!({ "nsems": s.nsems })
+        }
     })
 }
 

@@ -154,10 +154,13 @@ pub const STEPS: &[Step] = &[
                 in A finish and give back what it holds; whoever is left is deadlocked. The \
                 banker avoids deadlock instead: it grants a request only if some order still \
                 lets every process reach its declared maximum (a safe state). Last, a real \
-                deadlock between two processes on two ipckit mutexes, found live.",
+                deadlock between two processes on two ipckit mutexes, found live, and the \
+                dining philosophers: deadlocked, detected, then cured by ordering the forks.",
         run: |ctx| {
             super::deadlock::tour_step()?;
-            super::deadlock::live_demo(ctx)
+            super::deadlock::live_demo(ctx)?;
+            println!("\n-- the dining philosophers: five processes, forks as semaphores");
+            demo::philosophers::run(ctx, demo::philosophers::Args { meals: 2 })
         },
     },
     Step {

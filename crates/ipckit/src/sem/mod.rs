@@ -353,6 +353,39 @@ fn me_slow(tid: u32) -> Me {
     m
 }
 
+/// What [`SemaphoreSet::wait_state`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SemWaitState {
+    /// The values now.
+    pub values: Vec<u32>,
+    /// The threads asleep (or about to sleep) in `apply`.
+    pub waiters: Vec<SemWaiter>,
+    /// The processes holding units taken with `UNDO`.
+    pub holders: Vec<SemHolder>,
+}
+
+/// A thread waiting in `apply` (the first operation it cannot do yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SemWaiter {
+    /// The waiting thread (id and start time).
+    pub thread: ProcessId,
+    /// The semaphore it waits on.
+    pub num: usize,
+    /// Waits for the value to become zero (else: to increase).
+    pub for_zero: bool,
+}
+
+/// A process holding `units` of semaphore `num`: its positive undo adjustment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SemHolder {
+    /// The process (id and start time).
+    pub process: ProcessId,
+    /// The semaphore.
+    pub num: usize,
+    /// Units it holds.
+    pub units: u32,
+}
+
 /// A semaphore set in a [`Namespace`]: System V's `semget`/`semop`/`semctl` as methods.
 ///
 /// Open it in any number of processes (each opens the file and maps it); all see the same
@@ -1428,6 +1461,49 @@ impl SemaphoreSet {
                         && w.what.load(Ordering::Relaxed) & !COMPLEX == what
                 })
                 .count()
+        })
+    }
+
+    /// Who waits for which semaphore, and who holds units of which, for live deadlock
+    /// detection ([`ns::waits`](crate::ns::waits)). Holders are the processes with a positive
+    /// undo adjustment (units taken with `UNDO`); units taken without `UNDO` have no holder.
+    /// A consistent snapshot (taken under the lock when the set is open read-write).
+    pub fn wait_state(&self) -> Result<SemWaitState, SemError> {
+        self.locked_read(|| {
+            let values = self
+                .slots()
+                .iter()
+                .map(|s| s.value.load(Ordering::Relaxed).min(SEMVMX as u32))
+                .collect();
+            let waiters = self
+                .waiter_table()
+                .iter()
+                .filter_map(|w| {
+                    let owner = w.owner.load(Ordering::Relaxed);
+                    let what = w.what.load(Ordering::Relaxed) & !COMPLEX;
+                    let num = (what >> 1) as usize;
+                    (owner != 0 && num < self.nsems).then(|| SemWaiter {
+                        thread: ProcessId::from_token(owner),
+                        num,
+                        for_zero: what & 1 != 0,
+                    })
+                })
+                .collect();
+            let holders = self
+                .undo()
+                .iter()
+                .filter_map(|u| {
+                    let owner = u.owner.load(Ordering::Relaxed);
+                    let num = u.num.load(Ordering::Relaxed) as usize;
+                    let adj = u.adj.load(Ordering::Relaxed) as i32;
+                    (owner != 0 && num < self.nsems && adj > 0).then(|| SemHolder {
+                        process: ProcessId::from_token(owner),
+                        num,
+                        units: adj as u32,
+                    })
+                })
+                .collect();
+            SemWaitState { values, waiters, holders }
         })
     }
 

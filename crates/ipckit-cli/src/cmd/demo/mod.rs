@@ -7,6 +7,7 @@
 
 pub mod counter;
 pub mod fifo;
+pub mod philosophers;
 pub mod pingpong;
 pub mod pipe;
 pub mod prodcons;
@@ -36,6 +37,8 @@ pub struct DemoArgs {
 /// The demos.
 #[derive(Debug, Subcommand)]
 pub enum Demo {
+    /// Five philosopher processes, forks as semaphores: deadlock found live, then the cure
+    Philosophers(philosophers::Args),
     /// Two processes print "Ping" / "Pong" strictly alternating, with a semaphore set of two
     Pingpong(pingpong::Args),
     /// Producers and consumers in separate processes share a bounded buffer: empty, filled, mutex
@@ -70,6 +73,7 @@ pub fn run(ctx: &Context, a: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     match demo {
         Demo::Pingpong(a) => pingpong::run(ctx, a)?,
+        Demo::Philosophers(a) => philosophers::run(ctx, a)?,
         Demo::Prodcons(a) => prodcons::run(ctx, a)?,
         Demo::Counter(a) => counter::run(ctx, a)?,
         Demo::ReadersWriters(a) => readers_writers::run(ctx, a)?,
