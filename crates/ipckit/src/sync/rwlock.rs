@@ -1259,7 +1259,7 @@ mod tests {
         let l = Arc::new(RwLock::with_policy((), Policy::Fair));
         let r = l.read();
         let l2 = l.clone();
-        let w = std::thread::spawn(move || l2.write_timeout(Duration::from_millis(150)).is_err());
+        let w = std::thread::spawn(move || l2.write_timeout(Duration::from_millis(500)).is_err());
         wait_for("writer to wait", || l.raw().state().waiting_writers == 1);
         let l3 = l.clone();
         let late = std::thread::spawn(move || l3.read_timeout(Duration::from_secs(10)).is_ok());
