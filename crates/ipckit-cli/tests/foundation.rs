@@ -91,3 +91,36 @@ fn bad_input_exits_2_with_one_line() {
     let o = ipckit(&["no-such-command"], Duration::from_secs(20));
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn readers_writers_demo_shows_starvation_and_fairness() {
+    let o = ipckit(
+        &["demo", "readers-writers", "--policy", "reader-preferred", "--duration-ms", "700"],
+        Duration::from_secs(60),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert!(out.contains("W1 wants to write") && out.contains("R1 reads"), "{out}");
+    assert!(out.contains("summary (reader-preferred)"), "{out}");
+    // The demo itself fails (exit 2) if a writer starves under fair or writer-preferred.
+    for policy in ["fair", "writer-preferred"] {
+        let o = ipckit(
+            &["demo", "readers-writers", "--policy", policy, "--duration-ms", "1000"],
+            Duration::from_secs(60),
+        );
+        assert!(o.status.success(), "{policy}: {}", String::from_utf8_lossy(&o.stderr));
+        let out = stdout(&o);
+        assert!(out.contains("W1 WRITES") && out.contains("W2 WRITES"), "{out}");
+    }
+}
+
+#[test]
+fn spinlock_demo_counts_rmw() {
+    let o = ipckit(
+        &["demo", "spinlock", "--threads", "2", "--acquisitions", "5000"],
+        Duration::from_secs(60),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert!(out.contains("TAS") && out.contains("TTAS") && out.contains("RMW/acquire"), "{out}");
+}

@@ -17,7 +17,7 @@
 //! | [`pipe`] | anonymous [`Pipe`](pipe::Pipe)s and [`NamedPipe`](pipe::NamedPipe)s (FIFOs): inheritance, capacity, blocking and non-blocking opens |
 //! | [`net`] | length-prefixed messages over byte streams ([`Framed`](net::Framed): pipes, Unix and TCP sockets) and datagrams ([`Datagrams`](net::Datagrams): UDP, Unix datagram) |
 //! | [`sem`] | System V style semaphore sets: atomic multi-operations, wait-for-zero, undo at process death |
-//! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff) |
+//! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff); spinlocks, reader-writer locks with policies, monitors, software mutual exclusion |
 //! | [`deadlock`] | the matrix detection algorithm, resource-allocation graphs, the banker's algorithm (pure, no OS calls) |
 //! | [`coord`] | coordination structures: bounded buffers, resource allocators, an alarm clock, software transactional memory |
 //!

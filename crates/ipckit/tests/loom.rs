@@ -202,3 +202,204 @@ fn slot_buffer_two_producers_two_consumers_strand_nobody() {
         }
     });
 }
+// ---- spinlocks ----
+
+use ipckit::sync::{
+    Bakery, EisenbergMcGuire, McsLock, Peterson, Policy, RawLock, RwLock, TasLock, TicketLock,
+    TtasLock,
+};
+
+/// Two threads and the main thread each take `lock` once; at most one is ever inside.
+fn raw_lock_excludes<L: RawLock + Send + Sync + 'static>(new: fn() -> L) {
+    loom::model(move || {
+        let l = Arc::new(new());
+        let inside = Arc::new(AtomicUsize::new(0));
+        let enter = |l: &L, inside: &AtomicUsize| {
+            l.lock().unwrap();
+            assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two threads inside");
+            inside.fetch_sub(1, Ordering::SeqCst);
+            // SAFETY: locked just above on this thread.
+            unsafe { l.unlock() };
+        };
+        let t = {
+            let (l, inside) = (l.clone(), inside.clone());
+            thread::spawn(move || enter(&l, &inside))
+        };
+        enter(&l, &inside);
+        t.join().unwrap();
+        assert!(!l.is_locked());
+    });
+}
+
+/// Under loom the test-and-set lock decides with a compare-and-swap instead of a swap (see
+/// `TasLock::try_acquire`); its waiting loop is the real one.
+#[test]
+fn tas_lock_excludes() {
+    raw_lock_excludes(TasLock::new);
+}
+
+#[test]
+fn ttas_lock_excludes() {
+    raw_lock_excludes(TtasLock::new);
+}
+
+#[test]
+fn ticket_lock_excludes() {
+    raw_lock_excludes(TicketLock::new);
+}
+
+#[test]
+fn mcs_lock_excludes_through_thread_local_nodes() {
+    raw_lock_excludes(McsLock::new);
+}
+
+#[test]
+fn mcs_lock_with_stack_nodes_hands_over() {
+    loom::model(|| {
+        let l = Arc::new(McsLock::new());
+        let inside = Arc::new(AtomicUsize::new(0));
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                let (l, inside) = (l.clone(), inside.clone());
+                thread::spawn(move || {
+                    l.with_lock(|| {
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0);
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                    })
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert!(!l.is_locked());
+    });
+}
+
+// ---- reader-writer lock ----
+
+struct Inside {
+    readers: AtomicUsize,
+    writers: AtomicUsize,
+}
+
+impl Inside {
+    fn write(&self) {
+        assert_eq!(self.writers.fetch_add(1, Ordering::SeqCst), 0, "two writers");
+        assert_eq!(self.readers.load(Ordering::SeqCst), 0, "writer with readers");
+        self.writers.fetch_sub(1, Ordering::SeqCst);
+    }
+    fn read(&self) {
+        self.readers.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(self.writers.load(Ordering::SeqCst), 0, "reader with a writer");
+        self.readers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A writer, a reader and a second writer (the main thread): exclusion, and no lost wake-up
+/// (a lost wake-up deadlocks the emulated futex, which loom reports).
+fn rwlock_model(p: Policy) {
+    loom::model(move || {
+        let l = Arc::new(RwLock::with_policy((), p));
+        let c = Arc::new(Inside { readers: AtomicUsize::new(0), writers: AtomicUsize::new(0) });
+        let w = {
+            let (l, c) = (l.clone(), c.clone());
+            thread::spawn(move || {
+                let _g = l.write();
+                c.write();
+            })
+        };
+        let r = {
+            let (l, c) = (l.clone(), c.clone());
+            thread::spawn(move || {
+                let _g = l.read();
+                c.read();
+            })
+        };
+        {
+            let g = l.write();
+            c.write();
+            let _r = g.downgrade();
+            c.read();
+        }
+        w.join().unwrap();
+        r.join().unwrap();
+        let s = l.raw().state();
+        assert_eq!((s.readers, s.writer, s.waiting_readers, s.waiting_writers), (0, false, 0, 0));
+    });
+}
+
+#[test]
+fn rwlock_fair() {
+    rwlock_model(Policy::Fair);
+}
+
+#[test]
+fn rwlock_reader_preferred() {
+    rwlock_model(Policy::ReaderPreferred);
+}
+
+#[test]
+fn rwlock_writer_preferred() {
+    rwlock_model(Policy::WriterPreferred);
+}
+
+#[test]
+fn rwlock_unordered() {
+    rwlock_model(Policy::Unordered);
+}
+
+#[test]
+fn rwlock_upgrade_excludes_readers() {
+    loom::model(|| {
+        let l = Arc::new(RwLock::new(()));
+        let c = Arc::new(Inside { readers: AtomicUsize::new(0), writers: AtomicUsize::new(0) });
+        let r = {
+            let (l, c) = (l.clone(), c.clone());
+            thread::spawn(move || {
+                let _g = l.read();
+                c.read();
+            })
+        };
+        let u = l.upgradable_read();
+        let _w = u.upgrade();
+        c.write();
+        drop(_w);
+        r.join().unwrap();
+    });
+}
+
+// ---- software mutual exclusion ----
+
+/// Processes 0 and 1 each enter once through `enter(slot, body)`.
+fn software_excludes<L: Send + Sync + 'static>(new: fn() -> L, enter: fn(&L, usize, &dyn Fn())) {
+    loom::model(move || {
+        let l = Arc::new(new());
+        let inside = Arc::new(AtomicUsize::new(0));
+        let body = |inside: &AtomicUsize| {
+            assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two processes inside");
+            inside.fetch_sub(1, Ordering::SeqCst);
+        };
+        let t = {
+            let (l, inside) = (l.clone(), inside.clone());
+            thread::spawn(move || enter(&l, 1, &|| body(&inside)))
+        };
+        enter(&l, 0, &|| body(&inside));
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn peterson_excludes() {
+    software_excludes(Peterson::new, |l, me, f| l.critical_section(me, f));
+}
+
+#[test]
+fn eisenberg_mcguire_excludes() {
+    software_excludes(EisenbergMcGuire::<2>::new, |l, me, f| l.critical_section(me, f));
+}
+
+#[test]
+fn bakery_excludes() {
+    software_excludes(Bakery::<2>::new, |l, me, f| l.critical_section(me, f));
+}

@@ -2,6 +2,7 @@
 
 mod coord;
 mod deadlock;
+mod locks;
 mod mutex;
 mod pipe_vs_socket;
 mod sem_pingpong;
@@ -49,6 +50,26 @@ pub fn all() -> Vec<Scenario> {
             name: "graph-cycles",
             about: "resource-allocation graph with 1,000,000 edges: cycles and deadlocked processes",
             run: deadlock::graph_bench,
+        },
+        Scenario {
+            name: "spin-vs-mutex",
+            about: "TAS, TTAS, ticket, MCS vs sleeping mutexes: 1/2 threads, short/long sections",
+            run: locks::spin_vs_mutex,
+        },
+        Scenario {
+            name: "rwlock-read-heavy",
+            about: "1% writes: each RwLock policy vs std and parking_lot, 1/2 threads",
+            run: locks::rwlock_read_heavy,
+        },
+        Scenario {
+            name: "rwlock-write-heavy",
+            about: "50% writes: each RwLock policy vs std and parking_lot, 1/2 threads",
+            run: locks::rwlock_write_heavy,
+        },
+        Scenario {
+            name: "counter",
+            about: "hits++ under a mutex vs an atomic increment, 1/2 threads",
+            run: locks::counter,
         },
         Scenario {
             name: "pipe-vs-socket",

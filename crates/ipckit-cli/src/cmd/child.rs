@@ -26,6 +26,7 @@ pub fn run(ctx: &Context, a: ChildArgs) -> anyhow::Result<ExitCode> {
         "pingpong" => super::demo::pingpong::child(ctx, &args)?,
         "prodcons" => super::demo::prodcons::child(ctx, &args)?,
         "counter" => super::demo::counter::child(ctx, &args)?,
+        "readers-writers" => super::demo::readers_writers::child(ctx, &args)?,
         "pipe" => super::demo::pipe::child(ctx, &args)?,
         "fifo-writer" => super::demo::fifo::writer(ctx, &args)?,
         "fifo-reader" => super::demo::fifo::reader(ctx, &args)?,

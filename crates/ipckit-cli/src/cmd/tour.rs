@@ -178,6 +178,32 @@ pub const STEPS: &[Step] = &[
             demo::philosophers::run(ctx, demo::philosophers::Args { meals: 2 })
         },
     },
+    Step {
+        name: "locks",
+        title: "Locks: spinning, and readers with writers",
+        story: "A spinlock waiter burns CPU instead of sleeping. Test-and-set retries its \
+                atomic swap over and over, each one stealing the lock's cache line; \
+                test-and-test-and-set watches with plain loads and tries its compare-and-swap \
+                only when the lock looks free. Then a reader-writer lock under two policies: \
+                with readers preferred, an overlapping stream of reader processes starves the \
+                writer processes; \
+                with the phase-fair policy a waiting writer holds back new readers, and the \
+                readers it held back enter together after it.",
+        run: |ctx| {
+            demo::spinlock::run(ctx, demo::spinlock::Args { threads: None, acquisitions: 20_000 })?;
+            for policy in [
+                demo::readers_writers::PolicyArg::ReaderPreferred,
+                demo::readers_writers::PolicyArg::Fair,
+            ] {
+                println!();
+                demo::readers_writers::run(
+                    ctx,
+                    demo::readers_writers::Args { policy, duration_ms: 800 },
+                )?;
+            }
+            Ok(())
+        },
+    },
 ];
 
 fn shm_step(ctx: &Context) -> anyhow::Result<()> {

@@ -13,23 +13,41 @@
 //! | [`Condvar`] | condition variable, Mesa semantics | Lampson & Redell 1980 |
 //! | [`Event`] | signaling: X before Y | |
 //! | [`Barrier`] | barrier | |
+//! | [`TasLock`], [`TtasLock`] ([`SpinLock`]), [`TicketLock`], [`McsLock`] | spinlocks: test-and-set, test-and-test-and-set, ticket (FIFO), queue lock | Anderson 1990; Reed & Kanodia 1979; Mellor-Crummey & Scott 1991 |
+//! | [`RwLock`], [`RawRwLock`] with a [`Policy`] | readers-writers: reader- or writer-preferred, phase-fair, unordered | Courtois, Heymans & Parnas 1971; Brandenburg & Anderson 2010 |
+//! | [`Monitor`], [`HoareMonitor`] | monitors with condition variables: Mesa and Hoare semantics | Hoare 1974; Lampson & Redell 1980 |
+//! | [`Peterson`], [`EisenbergMcGuire`], [`Bakery`] | mutual exclusion in software only | Peterson 1981; Eisenberg & McGuire 1972; Lamport 1974 |
+//!
+//! The spinlocks, the reader-writer lock and the software algorithms are plain atomics and
+//! may live in shared memory ([`McsLock`] and the monitors are in-process only).
 
 #![allow(unsafe_code)] // SAFETY obligations are documented at each block.
 
+pub mod algorithms;
 mod backoff;
 mod barrier;
 mod condvar;
 mod event;
+pub mod monitor;
 mod mutex;
 mod raw;
+pub mod rwlock;
 mod semaphore;
+pub mod spin;
 
+pub use algorithms::{Bakery, EisenbergMcGuire, Peterson};
 #[cfg(not(loom))]
 pub(crate) use backoff::SIGNAL_SPIN;
 pub use backoff::{Backoff, spinning_pays};
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::{Event, EventMode};
+pub use monitor::{Cond, HoareGuard, HoareMonitor, Monitor, MonitorGuard};
 pub use mutex::{LIVENESS_PERIOD, LockError, LockResult, Mutex, MutexGuard, RawMutex};
 pub use raw::{Acquired, RawLock, RawLockError};
+pub use rwlock::{
+    Policy, RawRwLock, RwLock, RwLockError, RwLockReadGuard, RwLockState,
+    RwLockUpgradableReadGuard, RwLockWriteGuard,
+};
 pub use semaphore::{Overflow, Semaphore};
+pub use spin::{McsLock, SpinLock, TasLock, TicketLock, TtasLock};

@@ -15,8 +15,10 @@ pub mod pipe;
 pub mod printers;
 pub mod prodcons;
 pub mod race;
+pub mod readers_writers;
 pub mod runners;
 pub mod sockets;
+pub mod spinlock;
 
 use crate::Context;
 use anyhow::Context as _;
@@ -46,6 +48,10 @@ pub enum Demo {
     Prodcons(prodcons::Args),
     /// Processes increment one counter in shared memory: lost updates without a lock, none with
     Counter(counter::Args),
+    /// Reader and writer processes under a lock policy: a timeline of who enters when, starvation
+    ReadersWriters(readers_writers::Args),
+    /// Test-and-set vs test-and-test-and-set: atomic RMW count and time under contention
+    Spinlock(spinlock::Args),
     /// A parent writes messages into an anonymous pipe; its child inherits the read end
     Pipe(pipe::Args),
     /// Two unrelated processes meet at a named pipe (FIFO) by its path
@@ -79,6 +85,8 @@ pub fn run(ctx: &Context, a: DemoArgs) -> anyhow::Result<ExitCode> {
         Demo::Philosophers(a) => philosophers::run(ctx, a)?,
         Demo::Prodcons(a) => prodcons::run(ctx, a)?,
         Demo::Counter(a) => counter::run(ctx, a)?,
+        Demo::ReadersWriters(a) => readers_writers::run(ctx, a)?,
+        Demo::Spinlock(a) => spinlock::run(ctx, a)?,
         Demo::Pipe(a) => pipe::run(ctx, a)?,
         Demo::Fifo(a) => fifo::run(ctx, a)?,
         Demo::Sockets(a) => sockets::run(ctx, a)?,
