@@ -14,6 +14,7 @@
 //! | [`shm`] | the [`ShmSafe`](shm::ShmSafe) marker for types that may live in a shared mapping |
 //! | [`ns`] | the namespace: a directory that is the table of IPC objects; keys, ids, headers, two-phase creation |
 //! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff) |
+//! | [`mq`] | System V style message queues: typed messages, selection by type, crash-safe |
 //!
 //! ## Example: a robust mutex
 //!
@@ -28,6 +29,8 @@
 #![warn(missing_docs)]
 
 mod atomic;
+#[cfg(not(loom))]
+pub mod mq;
 pub mod ns;
 pub mod shm;
 pub mod sync;

@@ -1,0 +1,967 @@
+//! System V style message queues in user space: `msgget`, `msgsnd`, `msgrcv`, `msgctl`.
+//!
+//! A message queue is a linked list of typed messages in FIFO order. Processes append to it
+//! ([`MessageQueue::send`]) and take from it ([`MessageQueue::recv`]), choosing by type
+//! ([`Selector`]); the queue and its messages outlive the processes that made them, until
+//! [`MessageQueue::remove`] (`IPC_RMID`). The System V interface dates from Columbus UNIX
+//! (1983) and is in every operating-systems course; ipckit keeps its semantics (including
+//! Linux's limits: `MSGMNB` = 16 384 bytes per queue, `MSGMAX` = 8192 bytes per message) and
+//! implements it in a file of the [namespace](crate::ns) mapped by every user, with no system
+//! call on the fast path.
+//!
+//! ## Layout of the file
+//!
+//! | part | what |
+//! |---|---|
+//! | [`Header`](crate::ns::Header) | magic, kind, key, id, `removed` flag |
+//! | geometry | capacity, number of blocks, maximum message size: fixed at creation, checked at open |
+//! | robust mutex + control | head and tail of the message list, counts, `max_bytes`, last sender/receiver and times |
+//! | `data` wait word | futex word receivers sleep on, and a "someone sleeps" flag |
+//! | `space` wait word | the same for senders waiting for room |
+//! | links | per block, the next block of the same message |
+//! | bitmap | one bit per block: in use |
+//! | blocks | 64-byte blocks; a message is a 16-byte header (type, length, next message) and its bytes, over a chain of blocks |
+//!
+//! Blocks are found next-fit from a moving hint, so a queue used in FIFO order gets each
+//! message in one contiguous run and copies it with one `memcpy`; a fragmented arena falls
+//! back to scattered blocks. The arena has room for any content the Linux rule admits (at
+//! most `max_bytes` bytes in at most `max_bytes` messages), so "full" means exactly what it
+//! means on Linux and never "fragmented".
+//!
+//! ## Crash safety
+//!
+//! All state changes happen under the robust [`Mutex`](crate::sync::Mutex). A sender writes
+//! the message's header and bytes into free blocks, and only then links it into the list with
+//! one release store (to the old tail's `next`, or to `head`). A receiver copies the message
+//! out, then unlinks it with one store. A process killed at any instruction therefore leaves
+//! every message either wholly in the list or wholly out of it; what it leaves behind is
+//! derived data (tail, counts, the allocation bitmap). The next locker gets
+//! [`LockError::OwnerDied`](crate::sync::LockError::OwnerDied) and rebuilds all of it by
+//! walking the list (validating every index), then marks the lock consistent.
+//!
+//! ## Waiting
+//!
+//! A receiver that finds no eligible message reads the `data` sequence number under the lock,
+//! unlocks, spins briefly (with an adaptive budget, [`spin_until`](crate::sync)), then sets
+//! the `sleepers` flag and sleeps on the sequence word with `futex_wait`. A sender bumps the
+//! sequence number under the lock and calls `futex_wake` only when the flag was set (the
+//! Dekker pattern: sequentially consistent store-then-load on both sides). Senders waiting for
+//! room do the same on the `space` word. Sleeps last at most 100 ms before re-checking, so a
+//! process that dies between changing the queue and waking anyone strands nobody.
+//! [`MessageQueue::remove`] sets the `removed` flag, bumps both words and wakes everyone,
+//! who then return [`RecvError::Removed`] / [`SendError::Removed`] (`EIDRM`).
+//!
+//! ```
+//! use ipckit::mq::{MessageQueue, Selector};
+//! use ipckit::ns::{Key, Namespace};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let ns = Namespace::at(dir.path()).unwrap();
+//! let q = MessageQueue::create(&ns, Key(42), 0o600).unwrap();
+//! q.send(2, b"second kind").unwrap();
+//! q.send(1, b"first kind").unwrap();
+//! let m = q.recv(Selector::Type(1), 100).unwrap();
+//! assert_eq!((m.mtype, &m.data[..]), (1, &b"first kind"[..]));
+//! assert_eq!(q.recv(Selector::Any, 100).unwrap().data, b"second kind");
+//! assert!(matches!(q.try_recv(Selector::Any, 100), Err(ipckit::mq::RecvError::NoMessage)));
+//! q.remove().unwrap();
+//! ```
+
+#![allow(unsafe_code)] // SAFETY obligations are documented at each block (only ShmSafe impls).
+
+mod arena;
+
+use crate::ns::{
+    CreateMode, Entry, Key, Namespace, ObjectError, ObjectFile, ObjectKind, OpenAccess,
+};
+use crate::sync::{LockError, MutexGuard};
+use crate::sys::{self, FutexWait};
+use arena::{Arena, Control, Fault, Geometry, NIL};
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{Ordering, fence};
+use std::time::{Duration, Instant};
+
+/// Default bytes a queue may hold (`MSGMNB` on Linux).
+pub const DEFAULT_MAX_BYTES: u64 = 16_384;
+/// Default largest message (`MSGMAX` on Linux).
+pub const DEFAULT_MAX_MESSAGE_SIZE: u32 = 8192;
+/// Default capacity: how far `max_bytes` may later be raised ([`MessageQueue::set_max_bytes`]).
+pub const DEFAULT_CAPACITY: u64 = 65_536;
+/// The largest capacity a queue may be created with (its file needs 80 bytes per byte of
+/// capacity, most of them never touched unless the queue fills with tiny messages).
+pub const MAX_CAPACITY: u64 = 16 << 20;
+
+/// How long a sleeper sleeps at most before re-checking the queue.
+const SLEEP_SLICE: Duration = Duration::from_millis(100);
+/// How long a waiter spins before it sleeps.
+const SPIN: Duration = Duration::from_micros(30);
+
+/// Parameters of a new queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// Bytes the queue may hold (`msg_qbytes`); also the most messages it may hold.
+    pub max_bytes: u64,
+    /// The largest message (`MSGMAX`).
+    pub max_message_size: u32,
+    /// The most `max_bytes` may ever be raised to; at least `max_bytes`.
+    pub capacity: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            max_bytes: DEFAULT_MAX_BYTES,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            capacity: DEFAULT_CAPACITY,
+        }
+    }
+}
+
+impl QueueConfig {
+    /// The default configuration with `max_bytes` set (capacity raised to fit).
+    pub fn with_max_bytes(max_bytes: u64) -> QueueConfig {
+        let d = QueueConfig::default();
+        QueueConfig { max_bytes, capacity: d.capacity.max(max_bytes), ..d }
+    }
+
+    fn validate(&self) -> Result<(), ObjectError> {
+        if self.max_bytes == 0 || self.max_bytes > self.capacity {
+            return Err(ObjectError::InvalidArgument(format!(
+                "max_bytes {} must be in 1..={}",
+                self.max_bytes, self.capacity
+            )));
+        }
+        if self.capacity > MAX_CAPACITY {
+            return Err(ObjectError::InvalidArgument(format!(
+                "capacity {} exceeds {MAX_CAPACITY}",
+                self.capacity
+            )));
+        }
+        if self.max_message_size as u64 > self.capacity {
+            return Err(ObjectError::InvalidArgument(format!(
+                "max_message_size {} exceeds the capacity {}",
+                self.max_message_size, self.capacity
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Which message [`MessageQueue::recv`] takes (`msgtyp` and `MSG_EXCEPT` of `msgrcv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selector {
+    /// The first message (`msgtyp == 0`): the head of the queue, O(1).
+    Any,
+    /// The first message of this type (`msgtyp > 0`).
+    Type(i64),
+    /// The first message of any type but this one (`msgtyp > 0` with `MSG_EXCEPT`).
+    Except(i64),
+    /// The first message of the lowest type at most this (`msgtyp < 0`, as `-t`).
+    UpTo(i64),
+}
+
+impl Selector {
+    fn validate(self) -> Result<(), i64> {
+        match self {
+            Selector::Any => Ok(()),
+            Selector::Type(t) | Selector::Except(t) | Selector::UpTo(t) if t >= 1 => Ok(()),
+            Selector::Type(t) | Selector::Except(t) | Selector::UpTo(t) => Err(t),
+        }
+    }
+}
+
+/// A received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Its type (>= 1).
+    pub mtype: i64,
+    /// Its bytes (the first `max_len` only, when truncation was asked for).
+    pub data: Vec<u8>,
+}
+
+/// How long an operation may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Until it can proceed (or the queue is removed).
+    Block,
+    /// Not at all (`IPC_NOWAIT`).
+    NoWait,
+    /// At most this long.
+    Timeout(Duration),
+}
+
+impl Wait {
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Wait::Timeout(d) => Some(Instant::now() + d),
+            _ => None,
+        }
+    }
+}
+
+/// Why [`MessageQueue::send`] and friends did not send. `Full` and `TimedOut` hand the
+/// message back.
+#[derive(thiserror::Error)]
+pub enum SendError<M> {
+    /// `try_send`: the queue is full (`EAGAIN`): the bytes in it plus this message would
+    /// exceed `max_bytes`, or it holds `max_bytes` messages already.
+    #[error("the message queue is full (EAGAIN)")]
+    Full(M),
+    /// `send_timeout`: still full when the time ran out (`EAGAIN`).
+    #[error("timed out waiting for room in the message queue (EAGAIN)")]
+    TimedOut(M),
+    /// The type is below 1 (`EINVAL`).
+    #[error("invalid message type {0}: types start at 1 (EINVAL)")]
+    InvalidType(i64),
+    /// The message is longer than the queue's maximum message size or its `max_bytes`
+    /// (`EINVAL` on Linux).
+    #[error("message of {len} bytes exceeds the limit of {max} bytes")]
+    TooBig {
+        /// The message's length.
+        len: usize,
+        /// The limit it exceeds.
+        max: usize,
+    },
+    /// The queue was removed, before or while waiting (`EIDRM`).
+    #[error("the message queue was removed (EIDRM)")]
+    Removed,
+    /// The queue was opened read-only (`EACCES`).
+    #[error("the message queue was opened read-only (EACCES)")]
+    PermissionDenied,
+    /// The file's state is not valid (damaged by something other than ipckit).
+    #[error("the message queue is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl<M> fmt::Debug for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Full(_) => f.write_str("Full(..)"),
+            SendError::TimedOut(_) => f.write_str("TimedOut(..)"),
+            SendError::InvalidType(t) => write!(f, "InvalidType({t})"),
+            SendError::TooBig { len, max } => write!(f, "TooBig {{ len: {len}, max: {max} }}"),
+            SendError::Removed => f.write_str("Removed"),
+            SendError::PermissionDenied => f.write_str("PermissionDenied"),
+            SendError::Corrupt(s) => write!(f, "Corrupt({s:?})"),
+        }
+    }
+}
+
+impl<M> SendError<M> {
+    /// The message, when the error hands it back (`Full`, `TimedOut`).
+    pub fn into_message(self) -> Option<M> {
+        match self {
+            SendError::Full(m) | SendError::TimedOut(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// Why [`MessageQueue::recv`] and friends returned no message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecvError {
+    /// `try_recv`: no eligible message (`ENOMSG`).
+    #[error("no message of the requested type (ENOMSG)")]
+    NoMessage,
+    /// `recv_timeout`: none arrived in time.
+    #[error("timed out waiting for a message")]
+    TimedOut,
+    /// The selected message is longer than `max_len` and truncation was not asked for
+    /// (`E2BIG`); it stays in the queue.
+    #[error("the message has {len} bytes, more than the {max} asked for (E2BIG)")]
+    TooBig {
+        /// The message's length.
+        len: usize,
+        /// `max_len`.
+        max: usize,
+    },
+    /// The selector's type is below 1 (`EINVAL`).
+    #[error("invalid message type {0} in the selector: types start at 1 (EINVAL)")]
+    InvalidType(i64),
+    /// The queue was removed, before or while waiting (`EIDRM`).
+    #[error("the message queue was removed (EIDRM)")]
+    Removed,
+    /// The queue was opened read-only (`EACCES`).
+    #[error("the message queue was opened read-only (EACCES)")]
+    PermissionDenied,
+    /// The file's state is not valid (damaged by something other than ipckit).
+    #[error("the message queue is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// What `msgctl(IPC_STAT)` tells (`struct msqid_ds`), plus the queue's limits.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MessageQueueStat {
+    /// Key.
+    pub key: Key,
+    /// Id.
+    pub id: i32,
+    /// Owner's user id (the file's owner).
+    pub owner_uid: u32,
+    /// Creator's user id.
+    pub creator_uid: u32,
+    /// Creator's process id.
+    pub creator_pid: u32,
+    /// Permission bits.
+    pub mode: u32,
+    /// Messages in the queue (`msg_qnum`).
+    pub messages: u64,
+    /// Bytes of message data in the queue (`msg_cbytes`).
+    pub used_bytes: u64,
+    /// Bytes the queue may hold (`msg_qbytes`).
+    pub max_bytes: u64,
+    /// The largest message.
+    pub max_message_size: u32,
+    /// The most `max_bytes` may be raised to.
+    pub capacity: u64,
+    /// Process that sent last (`msg_lspid`), 0 if none.
+    pub last_send_pid: u32,
+    /// Process that received last (`msg_lrpid`), 0 if none.
+    pub last_recv_pid: u32,
+    /// Time of the last send (`msg_stime`), seconds since the epoch, 0 if none.
+    pub last_send_time: u64,
+    /// Time of the last receive (`msg_rtime`).
+    pub last_recv_time: u64,
+    /// Time of creation or the last `set_max_bytes` (`msg_ctime`).
+    pub change_time: u64,
+    /// True once removed.
+    pub removed: bool,
+}
+
+/// A System V style message queue (see the [module docs](self)).
+#[derive(Debug)]
+pub struct MessageQueue {
+    obj: ObjectFile,
+    arena: Arena,
+}
+
+impl MessageQueue {
+    /// Creates a queue with the default limits; `AlreadyExists` if `key` is taken
+    /// (`msgget(key, IPC_CREAT | IPC_EXCL | mode)`). [`Key::PRIVATE`] always creates.
+    pub fn create(ns: &Namespace, key: Key, mode: u32) -> Result<MessageQueue, ObjectError> {
+        Self::obtain(ns, key, CreateMode::CreateExclusive, mode, QueueConfig::default())
+            .map(|(q, _)| q)
+    }
+
+    /// Opens the existing queue with `key` (`msgget(key, 0)`): `NotFound` if there is none,
+    /// `PermissionDenied` if its mode does not allow reading and writing.
+    pub fn open(ns: &Namespace, key: Key) -> Result<MessageQueue, ObjectError> {
+        Self::from_object(ObjectFile::open(ns, ObjectKind::Mq, key, OpenAccess::ReadWrite)?)
+    }
+
+    /// Opens the queue with `key`, creating it with the default limits if absent
+    /// (`msgget(key, IPC_CREAT | mode)`).
+    pub fn open_or_create(
+        ns: &Namespace,
+        key: Key,
+        mode: u32,
+    ) -> Result<MessageQueue, ObjectError> {
+        Self::obtain(ns, key, CreateMode::OpenOrCreate, mode, QueueConfig::default())
+            .map(|(q, _)| q)
+    }
+
+    /// The general form of `msgget`: returns the queue and whether this call created it
+    /// (with `config`; an existing queue keeps its own limits).
+    pub fn obtain(
+        ns: &Namespace,
+        key: Key,
+        how: CreateMode,
+        mode: u32,
+        config: QueueConfig,
+    ) -> Result<(MessageQueue, bool), ObjectError> {
+        config.validate()?;
+        let nblocks = arena::arena_blocks(config.capacity);
+        let nblocks = u32::try_from(nblocks)
+            .ok()
+            .filter(|&n| n < NIL)
+            .ok_or_else(|| ObjectError::InvalidArgument("capacity too large".into()))?;
+        let (_, _, size) = arena::layout(nblocks);
+        let (obj, created) =
+            ObjectFile::obtain(ns, ObjectKind::Mq, key, how, mode, size, |m, state| {
+                // Zeroed memory: write the geometry as plain bytes.
+                let geometry = Geometry {
+                    capacity: config.capacity,
+                    nblocks,
+                    max_message: config.max_message_size,
+                };
+                let bytes: [u8; size_of::<Geometry>()] = geometry_bytes(geometry);
+                m.write(state + arena::GEOMETRY_AT, &bytes).map_err(corrupt_init)?;
+                let lock = arena::lock(m, state);
+                let mut c = lock.lock().map_err(|_| corrupt_init("fresh lock"))?;
+                let now = sys::unix_time_secs();
+                *c = Control {
+                    head: NIL,
+                    tail: NIL,
+                    messages: 0,
+                    used_bytes: 0,
+                    max_bytes: config.max_bytes,
+                    alloc_hint: 0,
+                    last_send_pid: 0,
+                    last_recv_pid: 0,
+                    _pad: 0,
+                    last_send_time: 0,
+                    last_recv_time: 0,
+                    change_time: now,
+                };
+                Ok(())
+            })?;
+        Ok((Self::from_object(obj)?, created))
+    }
+
+    /// Opens the queue with id `id`.
+    pub fn open_id(ns: &Namespace, id: i32) -> Result<MessageQueue, ObjectError> {
+        Self::from_object(ObjectFile::open_id(ns, ObjectKind::Mq, id, OpenAccess::ReadWrite)?)
+    }
+
+    /// Opens the queue file at `path` read-write (for `ipckit rm` and friends).
+    pub fn open_path(path: &Path) -> Result<MessageQueue, ObjectError> {
+        Self::from_object(ObjectFile::open_path(path, ObjectKind::Mq, OpenAccess::ReadWrite)?)
+    }
+
+    /// Opens the queue a namespace listing found, with the given access. A read-only queue
+    /// allows [`stat`](Self::stat) (a snapshot taken without the lock) but not send/receive.
+    pub fn open_entry(entry: &Entry, access: OpenAccess) -> Result<MessageQueue, ObjectError> {
+        Self::from_object(ObjectFile::open_path(&entry.path, ObjectKind::Mq, access)?)
+    }
+
+    fn from_object(obj: ObjectFile) -> Result<MessageQueue, ObjectError> {
+        let state = obj.state_offset();
+        let m = obj.mapping();
+        let bad = |reason: String| ObjectError::Corrupt { path: obj.path().to_path_buf(), reason };
+        let g: Geometry =
+            m.read_value(state + arena::GEOMETRY_AT).map_err(|e| bad(e.to_string()))?;
+        if g.nblocks == 0 || g.nblocks >= NIL || g.capacity > MAX_CAPACITY {
+            return Err(bad(format!("invalid geometry {g:?}")));
+        }
+        if arena::arena_blocks(g.capacity) > g.nblocks as u64 || g.max_message as u64 > g.capacity {
+            return Err(bad(format!("inconsistent geometry {g:?}")));
+        }
+        let (_, _, size) = arena::layout(g.nblocks);
+        if state + size != m.len() || state % arena::BLOCK != 0 {
+            return Err(bad(format!(
+                "a queue of {} blocks needs {} bytes, the file has {}",
+                g.nblocks,
+                state + size,
+                m.len()
+            )));
+        }
+        Ok(MessageQueue { arena: Arena::new(state, g), obj })
+    }
+
+    /// The key.
+    pub fn key(&self) -> Key {
+        self.obj.key()
+    }
+
+    /// The id.
+    pub fn id(&self) -> i32 {
+        self.obj.id()
+    }
+
+    /// The queue's file.
+    pub fn path(&self) -> &Path {
+        self.obj.path()
+    }
+
+    /// The largest message this queue accepts.
+    pub fn max_message_size(&self) -> usize {
+        self.arena.max_message as usize
+    }
+
+    fn writable(&self) -> bool {
+        self.obj.access() == OpenAccess::ReadWrite
+    }
+
+    /// Locks the control block; repairs it if the previous owner died.
+    fn lock(&self) -> Result<MutexGuard<'_, Control>, Fault> {
+        let m = self.obj.mapping();
+        let lock = arena::lock(m, self.arena.state);
+        match lock.lock() {
+            Ok(g) => Ok(g),
+            Err(LockError::OwnerDied(mut g)) => {
+                self.arena.repair(m, &mut g);
+                g.mark_consistent();
+                Ok(g)
+            }
+            Err(e) => Err(Fault::Corrupt(format!("queue lock: {e}"))),
+        }
+    }
+
+    // ----- send -----------------------------------------------------------------------
+
+    /// Appends a message of type `mtype` (>= 1), blocking while the queue is full (`msgsnd`).
+    ///
+    /// Errors: `InvalidType`, `TooBig`, `Removed` (also when removed while waiting),
+    /// `PermissionDenied`, `Corrupt`.
+    pub fn send<M: AsRef<[u8]>>(&self, mtype: i64, msg: M) -> Result<(), SendError<M>> {
+        self.send_with(mtype, msg, Wait::Block)
+    }
+
+    /// Appends a message without waiting (`IPC_NOWAIT`): `Full(msg)` if there is no room.
+    pub fn try_send<M: AsRef<[u8]>>(&self, mtype: i64, msg: M) -> Result<(), SendError<M>> {
+        self.send_with(mtype, msg, Wait::NoWait)
+    }
+
+    /// Appends a message, waiting at most `timeout` for room: `TimedOut(msg)` otherwise.
+    pub fn send_timeout<M: AsRef<[u8]>>(
+        &self,
+        mtype: i64,
+        msg: M,
+        timeout: Duration,
+    ) -> Result<(), SendError<M>> {
+        self.send_with(mtype, msg, Wait::Timeout(timeout))
+    }
+
+    /// The general form of send.
+    pub fn send_with<M: AsRef<[u8]>>(
+        &self,
+        mtype: i64,
+        msg: M,
+        wait: Wait,
+    ) -> Result<(), SendError<M>> {
+        if mtype < 1 {
+            return Err(SendError::InvalidType(mtype));
+        }
+        let len = msg.as_ref().len();
+        if len > self.arena.max_message as usize {
+            return Err(SendError::TooBig { len, max: self.arena.max_message as usize });
+        }
+        if !self.writable() {
+            return Err(SendError::PermissionDenied);
+        }
+        let deadline = wait.deadline();
+        let m = self.obj.mapping();
+        let space = arena::wait_word(m, self.arena.state, arena::SPACE_WAIT_AT);
+        loop {
+            let mut c = self.lock().map_err(send_fault)?;
+            if self.obj.is_removed() {
+                return Err(SendError::Removed);
+            }
+            if len as u64 > c.max_bytes {
+                return Err(SendError::TooBig { len, max: c.max_bytes as usize });
+            }
+            if c.used_bytes + len as u64 <= c.max_bytes && c.messages < c.max_bytes {
+                let wake = self.enqueue(&mut c, mtype, msg.as_ref()).map_err(send_fault)?;
+                drop(c);
+                if wake {
+                    sys::futex_wake(
+                        &arena::wait_word(m, self.arena.state, arena::DATA_WAIT_AT).seq,
+                        u32::MAX,
+                    );
+                }
+                return Ok(());
+            }
+            if wait == Wait::NoWait {
+                return Err(SendError::Full(msg));
+            }
+            let seen = space.seq.load(Ordering::Relaxed);
+            drop(c);
+            if !self.wait_change(space, seen, deadline) {
+                return Err(SendError::TimedOut(msg));
+            }
+        }
+    }
+
+    /// Under the lock, with room checked: writes the message into free blocks, links it at
+    /// the tail with one release store, updates the counts and bumps the data sequence.
+    /// Returns whether a receiver sleeps and must be woken.
+    fn enqueue(&self, c: &mut Control, mtype: i64, data: &[u8]) -> Result<bool, Fault> {
+        let m = self.obj.mapping();
+        let a = &self.arena;
+        let k = arena::blocks_for(data.len());
+        let active = a.active_blocks(c.max_bytes);
+        let mut hint = c.alloc_hint;
+        let first = a
+            .alloc(m, k, active, &mut hint)
+            .ok_or_else(|| Fault::Corrupt("no free blocks although the queue has room".into()))?;
+        c.alloc_hint = hint;
+        let h = a.header(m, first)?;
+        h.mtype.store(mtype, Ordering::Relaxed);
+        h.len.store(data.len() as u32, Ordering::Relaxed);
+        h.next.store(NIL, Ordering::Relaxed);
+        a.runs(m, first, data.len(), data.len(), |at, r| {
+            m.write(at, &data[r]).expect("runs stay inside the arena");
+        })?;
+        // Everything above is complete before the message becomes reachable, even to a
+        // process that takes over the lock after we die here.
+        fence(Ordering::Release);
+        if c.tail == NIL {
+            c.head = first;
+        } else {
+            a.header(m, c.tail)?.next.store(first, Ordering::Release);
+        }
+        c.tail = first;
+        c.messages += 1;
+        c.used_bytes += data.len() as u64;
+        c.last_send_pid = current_pid();
+        c.last_send_time = sys::unix_time_secs();
+        Ok(self.bump(arena::DATA_WAIT_AT))
+    }
+
+    /// Bumps a wait word's sequence (under the queue lock) and reports whether someone sleeps
+    /// on it (clearing the flag: the caller wakes them all after unlocking).
+    fn bump(&self, which: usize) -> bool {
+        let w = arena::wait_word(self.obj.mapping(), self.arena.state, which);
+        // SeqCst increment, then SeqCst load of the flag: pairs with the sleeper's SeqCst
+        // store of the flag, then load of the sequence (Dekker): one of us sees the other.
+        w.seq.fetch_add(1, Ordering::SeqCst);
+        w.sleepers.load(Ordering::SeqCst) != 0 && w.sleepers.swap(0, Ordering::SeqCst) != 0
+    }
+
+    /// Waits until the wait word's sequence differs from `seen` (or the queue is removed),
+    /// spinning briefly first, then sleeping in bounded slices. False if `deadline` passed.
+    fn wait_change(&self, w: &arena::WaitWord, seen: u32, deadline: Option<Instant>) -> bool {
+        let removed = || self.obj.is_removed();
+        if crate::sync::spin_until(SPIN, || w.seq.load(Ordering::Acquire) != seen || removed()) {
+            return true;
+        }
+        w.sleepers.store(1, Ordering::SeqCst);
+        if w.seq.load(Ordering::SeqCst) != seen || removed() {
+            return true;
+        }
+        let mut slice = SLEEP_SLICE;
+        if let Some(d) = deadline {
+            let now = Instant::now();
+            if now >= d {
+                return false;
+            }
+            slice = slice.min(d - now);
+        }
+        if sys::futex_wait(&w.seq, seen, Some(slice)) == FutexWait::TimedOut {
+            return deadline.is_none_or(|d| Instant::now() < d);
+        }
+        true
+    }
+
+    // ----- receive --------------------------------------------------------------------
+
+    /// Takes the first message `selector` picks, blocking until there is one (`msgrcv`).
+    ///
+    /// Errors: `TooBig` if it is longer than `max_len` (it stays queued), `InvalidType`,
+    /// `Removed` (also when removed while waiting), `PermissionDenied`, `Corrupt`.
+    pub fn recv(&self, selector: Selector, max_len: usize) -> Result<Message, RecvError> {
+        self.recv_with(selector, max_len, false, Wait::Block)
+    }
+
+    /// Takes a message without waiting (`IPC_NOWAIT`): `NoMessage` if none is eligible.
+    pub fn try_recv(&self, selector: Selector, max_len: usize) -> Result<Message, RecvError> {
+        self.recv_with(selector, max_len, false, Wait::NoWait)
+    }
+
+    /// Takes a message, waiting at most `timeout`: `TimedOut` otherwise.
+    pub fn recv_timeout(
+        &self,
+        selector: Selector,
+        max_len: usize,
+        timeout: Duration,
+    ) -> Result<Message, RecvError> {
+        self.recv_with(selector, max_len, false, Wait::Timeout(timeout))
+    }
+
+    /// The general form of receive. With `truncate` (`MSG_NOERROR`) a message longer than
+    /// `max_len` is taken and cut to its first `max_len` bytes instead of failing `TooBig`.
+    pub fn recv_with(
+        &self,
+        selector: Selector,
+        max_len: usize,
+        truncate: bool,
+        wait: Wait,
+    ) -> Result<Message, RecvError> {
+        let mut data = Vec::new();
+        let mtype = self.recv_into(selector, &mut data, max_len, truncate, wait)?;
+        Ok(Message { mtype, data })
+    }
+
+    /// Like [`recv_with`](Self::recv_with), into `buf` (cleared first, its allocation reused):
+    /// returns the type. For loops that receive many messages.
+    pub fn recv_into(
+        &self,
+        selector: Selector,
+        buf: &mut Vec<u8>,
+        max_len: usize,
+        truncate: bool,
+        wait: Wait,
+    ) -> Result<i64, RecvError> {
+        selector.validate().map_err(RecvError::InvalidType)?;
+        if !self.writable() {
+            return Err(RecvError::PermissionDenied);
+        }
+        buf.clear();
+        let deadline = wait.deadline();
+        let m = self.obj.mapping();
+        let data = arena::wait_word(m, self.arena.state, arena::DATA_WAIT_AT);
+        loop {
+            let mut c = self.lock().map_err(recv_fault)?;
+            if self.obj.is_removed() {
+                return Err(RecvError::Removed);
+            }
+            if let Some((prev, cur)) = self.select(&c, selector).map_err(recv_fault)? {
+                let (mtype, wake) = self.dequeue(&mut c, prev, cur, buf, max_len, truncate)?;
+                drop(c);
+                if wake {
+                    sys::futex_wake(
+                        &arena::wait_word(m, self.arena.state, arena::SPACE_WAIT_AT).seq,
+                        u32::MAX,
+                    );
+                }
+                return Ok(mtype);
+            }
+            if wait == Wait::NoWait {
+                return Err(RecvError::NoMessage);
+            }
+            let seen = data.seq.load(Ordering::Relaxed);
+            drop(c);
+            if !self.wait_change(data, seen, deadline) {
+                return Err(RecvError::TimedOut);
+            }
+        }
+    }
+
+    /// Finds the message `selector` picks: (previous message or NIL, the message).
+    fn select(&self, c: &Control, selector: Selector) -> Result<Option<(u32, u32)>, Fault> {
+        let m = self.obj.mapping();
+        let a = &self.arena;
+        let (mut prev, mut cur) = (NIL, c.head);
+        let mut best: Option<(u32, u32, i64)> = None;
+        let mut steps = 0u32;
+        while cur != NIL {
+            steps += 1;
+            if steps > a.nblocks {
+                return Err(Fault::Corrupt("the message list has a cycle".into()));
+            }
+            let (mtype, _, next) = a.read_header(m, cur)?;
+            match selector {
+                Selector::Any => return Ok(Some((prev, cur))),
+                Selector::Type(t) if mtype == t => return Ok(Some((prev, cur))),
+                Selector::Except(t) if mtype != t => return Ok(Some((prev, cur))),
+                Selector::UpTo(t) if mtype <= t && best.is_none_or(|(_, _, bt)| mtype < bt) => {
+                    best = Some((prev, cur, mtype));
+                    if mtype == 1 {
+                        break; // nothing can be lower
+                    }
+                }
+                _ => {}
+            }
+            prev = cur;
+            cur = next;
+        }
+        Ok(best.map(|(p, c, _)| (p, c)))
+    }
+
+    /// Under the lock: copies the message out, then unlinks it with one store, frees its
+    /// blocks and bumps the space sequence. Returns the type and whether senders must be
+    /// woken.
+    fn dequeue(
+        &self,
+        c: &mut Control,
+        prev: u32,
+        cur: u32,
+        buf: &mut Vec<u8>,
+        max_len: usize,
+        truncate: bool,
+    ) -> Result<(i64, bool), RecvError> {
+        let m = self.obj.mapping();
+        let a = &self.arena;
+        let (mtype, len, next) = a.read_header(m, cur).map_err(recv_fault)?;
+        if len > max_len && !truncate {
+            return Err(RecvError::TooBig { len, max: max_len });
+        }
+        let take = len.min(max_len);
+        buf.resize(take, 0);
+        a.runs(m, cur, len, take, |at, r| {
+            m.read(at, &mut buf[r]).expect("runs stay inside the arena");
+        })
+        .map_err(recv_fault)?;
+        // The copy is complete before the message leaves the list.
+        fence(Ordering::Release);
+        if prev == NIL {
+            c.head = next;
+        } else {
+            a.header(m, prev).map_err(recv_fault)?.next.store(next, Ordering::Release);
+        }
+        if c.tail == cur {
+            c.tail = prev;
+        }
+        a.free(m, cur, arena::blocks_for(len)).map_err(recv_fault)?;
+        c.messages = c.messages.saturating_sub(1);
+        c.used_bytes = c.used_bytes.saturating_sub(len as u64);
+        if c.messages == 0 {
+            c.alloc_hint = 0; // start again at the front: the same few pages stay hot
+        }
+        c.last_recv_pid = current_pid();
+        c.last_recv_time = sys::unix_time_secs();
+        Ok((mtype, self.bump(arena::SPACE_WAIT_AT)))
+    }
+
+    /// A copy of the message at position `index` (0: the head), left in place (like
+    /// `msgrcv` with `MSG_COPY`); `None` if the queue holds fewer messages. Never blocks
+    /// except on the lock.
+    pub fn peek(&self, index: usize) -> Result<Option<Message>, RecvError> {
+        if !self.writable() {
+            return Err(RecvError::PermissionDenied);
+        }
+        let c = self.lock().map_err(recv_fault)?;
+        if self.obj.is_removed() {
+            return Err(RecvError::Removed);
+        }
+        let m = self.obj.mapping();
+        let a = &self.arena;
+        let mut cur = c.head;
+        let mut i = 0usize;
+        while cur != NIL {
+            if i > a.nblocks as usize {
+                return Err(recv_fault(Fault::Corrupt("the message list has a cycle".into())));
+            }
+            let (mtype, len, next) = a.read_header(m, cur).map_err(recv_fault)?;
+            if i == index {
+                let mut data = vec![0u8; len];
+                a.runs(m, cur, len, len, |at, r| {
+                    m.read(at, &mut data[r]).expect("runs stay inside the arena");
+                })
+                .map_err(recv_fault)?;
+                return Ok(Some(Message { mtype, data }));
+            }
+            i += 1;
+            cur = next;
+        }
+        Ok(None)
+    }
+
+    // ----- control --------------------------------------------------------------------
+
+    /// `msgctl(IPC_STAT)`: counts, limits, last sender and receiver. Takes the lock when the
+    /// queue is open read-write; a read-only queue gives an unlocked snapshot.
+    pub fn stat(&self) -> Result<MessageQueueStat, ObjectError> {
+        let c: Control = if self.writable() {
+            *self.lock().map_err(|e| self.object_fault(e))?
+        } else {
+            let off = self.arena.state + arena::LOCK_AT + size_of::<crate::sync::RawMutex>();
+            let off = off.next_multiple_of(align_of::<Control>());
+            self.obj
+                .mapping()
+                .read_value::<Control>(off)
+                .map_err(|e| self.object_fault(Fault::Corrupt(e.to_string())))?
+        };
+        let meta = self.obj.metadata()?;
+        let h = self.obj.header();
+        use std::os::unix::fs::MetadataExt;
+        Ok(MessageQueueStat {
+            key: self.key(),
+            id: self.id(),
+            owner_uid: meta.uid(),
+            creator_uid: h.creator_uid.load(Ordering::Relaxed),
+            creator_pid: h.creator_pid.load(Ordering::Relaxed),
+            mode: meta.mode() & 0o777,
+            messages: c.messages,
+            used_bytes: c.used_bytes,
+            max_bytes: c.max_bytes,
+            max_message_size: self.arena.max_message,
+            capacity: self.arena.capacity,
+            last_send_pid: c.last_send_pid,
+            last_recv_pid: c.last_recv_pid,
+            last_send_time: c.last_send_time,
+            last_recv_time: c.last_recv_time,
+            change_time: c.change_time,
+            removed: self.obj.is_removed(),
+        })
+    }
+
+    /// `msgctl(IPC_SET)` of `msg_qbytes`: sets the bytes the queue may hold, in
+    /// `1..=capacity` (`InvalidArgument` otherwise; Linux says `EPERM` above `MSGMNB` for
+    /// unprivileged callers). Wakes blocked senders, who re-check against the new limit.
+    pub fn set_max_bytes(&self, max_bytes: u64) -> Result<(), ObjectError> {
+        if max_bytes == 0 || max_bytes > self.arena.capacity {
+            return Err(ObjectError::InvalidArgument(format!(
+                "max_bytes {max_bytes} must be in 1..={} (the queue's capacity)",
+                self.arena.capacity
+            )));
+        }
+        if !self.writable() {
+            return Err(ObjectError::PermissionDenied { path: self.path().to_path_buf() });
+        }
+        let mut c = self.lock().map_err(|e| self.object_fault(e))?;
+        if self.obj.is_removed() {
+            return Err(ObjectError::Removed);
+        }
+        c.max_bytes = max_bytes;
+        c.change_time = sys::unix_time_secs();
+        self.obj.header().touch();
+        let wake = self.bump(arena::SPACE_WAIT_AT);
+        drop(c);
+        if wake {
+            let w = arena::wait_word(self.obj.mapping(), self.arena.state, arena::SPACE_WAIT_AT);
+            sys::futex_wake(&w.seq, u32::MAX);
+        }
+        Ok(())
+    }
+
+    /// `msgctl(IPC_RMID)`: removes the queue. Its key is free at once; every blocked sender
+    /// and receiver returns `Removed` (`EIDRM`) promptly, and so does every later operation
+    /// through a handle opened before. Errors: `PermissionDenied` (not the owner),
+    /// `Removed` (already removed).
+    pub fn remove(&self) -> Result<(), ObjectError> {
+        self.obj.remove()?;
+        if self.writable() {
+            for which in [arena::DATA_WAIT_AT, arena::SPACE_WAIT_AT] {
+                let w = arena::wait_word(self.obj.mapping(), self.arena.state, which);
+                w.seq.fetch_add(1, Ordering::SeqCst);
+                sys::futex_wake(&w.seq, u32::MAX);
+            }
+        }
+        Ok(())
+    }
+
+    /// True once the queue was removed (by anyone).
+    pub fn is_removed(&self) -> bool {
+        self.obj.is_removed()
+    }
+
+    fn object_fault(&self, f: Fault) -> ObjectError {
+        let Fault::Corrupt(reason) = f;
+        ObjectError::Corrupt { path: self.path().to_path_buf(), reason }
+    }
+}
+
+fn send_fault<M>(f: Fault) -> SendError<M> {
+    let Fault::Corrupt(s) = f;
+    SendError::Corrupt(s)
+}
+
+fn recv_fault(f: Fault) -> RecvError {
+    let Fault::Corrupt(s) = f;
+    RecvError::Corrupt(s)
+}
+
+fn corrupt_init(e: impl fmt::Display) -> ObjectError {
+    ObjectError::InvalidArgument(format!("cannot initialize the queue: {e}"))
+}
+
+fn geometry_bytes(g: Geometry) -> [u8; size_of::<Geometry>()] {
+    let mut b = [0u8; size_of::<Geometry>()];
+    b[0..8].copy_from_slice(&g.capacity.to_ne_bytes());
+    b[8..12].copy_from_slice(&g.nblocks.to_ne_bytes());
+    b[12..16].copy_from_slice(&g.max_message.to_ne_bytes());
+    b
+}
+
+/// The process id, without a system call per message: cached per thread together with the
+/// thread id, which changes in a forked child (so the cache is refreshed there).
+fn current_pid() -> u32 {
+    use std::cell::Cell;
+    thread_local! { static CACHE: Cell<(u32, u32)> = const { Cell::new((0, 0)) }; }
+    let tid = sys::current_tid();
+    CACHE.with(|c| {
+        let (t, p) = c.get();
+        if t == tid && p != 0 {
+            p
+        } else {
+            let p = sys::current_pid();
+            c.set((tid, p));
+            p
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;
