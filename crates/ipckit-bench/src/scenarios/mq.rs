@@ -1,0 +1,460 @@
+//! Message passing between two processes: `mq-rtt-64` (round trip of a 64-byte message),
+//! `mq-throughput-64` and `mq-throughput-4k` (one producer process, one consumer process).
+//!
+//! Mechanisms, measured in the same run: ipckit `MessageQueue`, System V `msgsnd`/`msgrcv`,
+//! POSIX `mq_send`/`mq_receive`, a pipe, a Unix stream socket, and a minimal busy-polling
+//! single-producer ring in a shared mapping (the physical limit: no system call, no lock).
+//! Each with the two processes on two cores and, separately, both on one core.
+//!
+//! The queues keep their default limits (16 KiB for ipckit and System V, 10 messages for
+//! POSIX), so at 4 KiB only about four messages fit in flight in either System V queue.
+
+use crate::harness::{
+    Placement, Report, SharedAnon, fork_child, median, pin_to_cpu, unpin, wait_child,
+};
+use ipckit::mq::{MessageQueue, Selector, Wait};
+use ipckit::ns::{Key, Namespace};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const SAMPLES: usize = 5;
+/// SysV needs a `long` type in front of the bytes: every buffer reserves it.
+const TYPE_LEN: usize = 8;
+
+/// One two-way message channel between the parent and a forked child. Direction 0 is parent
+/// to child, 1 child to parent. `msg` holds `TYPE_LEN` spare bytes, then the payload.
+trait Channel {
+    fn send(&self, dir: usize, msg: &mut Vec<u8>);
+    fn recv(&self, dir: usize, msg: &mut Vec<u8>);
+}
+
+// ----- ipckit --------------------------------------------------------------------------
+
+struct Ipckit {
+    q: MessageQueue,
+    _dir: tempfile::TempDir,
+    buf: RefCell<Vec<u8>>,
+}
+
+impl Ipckit {
+    fn new() -> Ipckit {
+        let dir = tempfile::Builder::new()
+            .prefix("ipckit-bench-")
+            .tempdir_in("/dev/shm")
+            .or_else(|_| tempfile::tempdir())
+            .expect("tempdir");
+        let ns = Namespace::at(dir.path()).expect("namespace");
+        let q = MessageQueue::create(&ns, Key::PRIVATE, 0o600).expect("queue");
+        Ipckit { q, _dir: dir, buf: RefCell::new(Vec::with_capacity(8192)) }
+    }
+}
+
+impl Channel for Ipckit {
+    fn send(&self, dir: usize, msg: &mut Vec<u8>) {
+        self.q.send(dir as i64 + 1, &msg[TYPE_LEN..]).expect("send");
+    }
+    fn recv(&self, dir: usize, msg: &mut Vec<u8>) {
+        let mut b = self.buf.borrow_mut();
+        let n = msg.len() - TYPE_LEN;
+        self.q
+            .recv_into(Selector::Type(dir as i64 + 1), &mut b, n, false, Wait::Block)
+            .expect("recv");
+        msg[TYPE_LEN..].copy_from_slice(&b);
+    }
+}
+
+// ----- System V ------------------------------------------------------------------------
+
+struct SysV {
+    id: i32,
+}
+
+impl SysV {
+    fn new() -> SysV {
+        // SAFETY: a private queue, removed in Drop.
+        let id = unsafe { libc::msgget(libc::IPC_PRIVATE, 0o600 | libc::IPC_CREAT) };
+        assert!(id >= 0, "msgget failed");
+        SysV { id }
+    }
+}
+
+impl Drop for SysV {
+    fn drop(&mut self) {
+        // SAFETY: removes the queue made in `new` (the child's copy fails harmlessly).
+        unsafe { libc::msgctl(self.id, libc::IPC_RMID, std::ptr::null_mut()) };
+    }
+}
+
+impl Channel for SysV {
+    fn send(&self, dir: usize, msg: &mut Vec<u8>) {
+        msg[..TYPE_LEN].copy_from_slice(&(dir as i64 + 1).to_ne_bytes());
+        // SAFETY: `msg` is a `long` type followed by `len - 8` bytes, as msgsnd expects.
+        while unsafe {
+            libc::msgsnd(self.id, msg.as_ptr() as *const libc::c_void, msg.len() - TYPE_LEN, 0)
+        } != 0
+        {}
+    }
+    fn recv(&self, dir: usize, msg: &mut Vec<u8>) {
+        // SAFETY: room for a `long` and `len - 8` bytes.
+        while unsafe {
+            libc::msgrcv(
+                self.id,
+                msg.as_mut_ptr() as *mut libc::c_void,
+                msg.len() - TYPE_LEN,
+                dir as libc::c_long + 1,
+                0,
+            )
+        } < 0
+        {}
+    }
+}
+
+// ----- POSIX mq ------------------------------------------------------------------------
+
+struct PosixMq {
+    q: [libc::mqd_t; 2],
+    names: [std::ffi::CString; 2],
+}
+
+impl PosixMq {
+    fn new(size: usize) -> PosixMq {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let mk = |i: usize| {
+            let name = std::ffi::CString::new(format!(
+                "/ipckit-bench-{}-{}-{i}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ))
+            .unwrap();
+            // SAFETY: mq_attr is plain data.
+            let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+            attr.mq_maxmsg = 10;
+            attr.mq_msgsize = size as _;
+            // SAFETY: a fresh queue with a unique name; unlinked in Drop.
+            let q = unsafe {
+                libc::mq_open(
+                    name.as_ptr(),
+                    libc::O_CREAT | libc::O_EXCL | libc::O_RDWR,
+                    0o600 as libc::mode_t,
+                    &mut attr as *mut libc::mq_attr,
+                )
+            };
+            assert!(q >= 0, "mq_open failed: {}", std::io::Error::last_os_error());
+            (q, name)
+        };
+        let (a, na) = mk(0);
+        let (b, nb) = mk(1);
+        PosixMq { q: [a, b], names: [na, nb] }
+    }
+}
+
+impl Drop for PosixMq {
+    fn drop(&mut self) {
+        for i in 0..2 {
+            // SAFETY: closes and unlinks what `new` opened.
+            unsafe {
+                libc::mq_close(self.q[i]);
+                libc::mq_unlink(self.names[i].as_ptr());
+            }
+        }
+    }
+}
+
+impl Channel for PosixMq {
+    fn send(&self, dir: usize, msg: &mut Vec<u8>) {
+        // SAFETY: valid descriptor and buffer.
+        while unsafe {
+            libc::mq_send(
+                self.q[dir],
+                msg[TYPE_LEN..].as_ptr() as *const libc::c_char,
+                msg.len() - TYPE_LEN,
+                0,
+            )
+        } != 0
+        {}
+    }
+    fn recv(&self, dir: usize, msg: &mut Vec<u8>) {
+        let n = msg.len() - TYPE_LEN;
+        // SAFETY: valid descriptor; the buffer holds mq_msgsize bytes.
+        while unsafe {
+            libc::mq_receive(
+                self.q[dir],
+                msg[TYPE_LEN..].as_mut_ptr() as *mut libc::c_char,
+                n,
+                std::ptr::null_mut(),
+            )
+        } < 0
+        {}
+    }
+}
+
+// ----- byte streams: pipe, Unix socket -------------------------------------------------
+
+/// Two byte streams, one per direction: `fds[dir] = (write end, read end)`.
+struct Stream {
+    fds: [(i32, i32); 2],
+}
+
+impl Stream {
+    fn pipes() -> Stream {
+        let mut fds = [(0, 0); 2];
+        for f in &mut fds {
+            let mut p = [0; 2];
+            // SAFETY: a fresh pipe; closed in Drop.
+            assert_eq!(unsafe { libc::pipe(p.as_mut_ptr()) }, 0);
+            *f = (p[1], p[0]);
+        }
+        Stream { fds }
+    }
+
+    fn unix_socket() -> Stream {
+        let mut s = [0; 2];
+        // SAFETY: a fresh connected pair; closed in Drop.
+        assert_eq!(
+            unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, s.as_mut_ptr()) },
+            0
+        );
+        // SAFETY: dup gives each direction its own descriptors to close.
+        let (a2, b2) = unsafe { (libc::dup(s[0]), libc::dup(s[1])) };
+        Stream { fds: [(s[0], s[1]), (b2, a2)] }
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        for (w, r) in self.fds {
+            // SAFETY: closes descriptors made in the constructor.
+            unsafe {
+                libc::close(w);
+                libc::close(r);
+            }
+        }
+    }
+}
+
+impl Channel for Stream {
+    fn send(&self, dir: usize, msg: &mut Vec<u8>) {
+        let mut off = TYPE_LEN;
+        while off < msg.len() {
+            // SAFETY: valid descriptor and in-bounds buffer.
+            let n = unsafe {
+                libc::write(
+                    self.fds[dir].0,
+                    msg[off..].as_ptr() as *const libc::c_void,
+                    msg.len() - off,
+                )
+            };
+            if n > 0 {
+                off += n as usize;
+            }
+        }
+    }
+    fn recv(&self, dir: usize, msg: &mut Vec<u8>) {
+        let mut off = TYPE_LEN;
+        while off < msg.len() {
+            // SAFETY: valid descriptor and in-bounds buffer.
+            let n = unsafe {
+                libc::read(
+                    self.fds[dir].1,
+                    msg[off..].as_mut_ptr() as *mut libc::c_void,
+                    msg.len() - off,
+                )
+            };
+            if n > 0 {
+                off += n as usize;
+            }
+        }
+    }
+}
+
+// ----- the busy-polling ring -----------------------------------------------------------
+
+const RING_SLOTS: usize = 64;
+
+/// Per direction: a single-producer single-consumer ring of fixed-size slots with a head and
+/// a tail counter on their own cache lines. Both sides poll; nobody sleeps.
+struct Ring {
+    mem: SharedAnon,
+    slot: usize,
+}
+
+impl Ring {
+    fn new(size: usize) -> Ring {
+        let slot = size.next_multiple_of(64);
+        Ring { mem: SharedAnon::new(2 * (256 + RING_SLOTS * slot)), slot }
+    }
+
+    fn base(&self, dir: usize) -> usize {
+        dir * (256 + RING_SLOTS * self.slot)
+    }
+
+    fn counters(&self, dir: usize) -> (&AtomicU64, &AtomicU64) {
+        let b = self.base(dir);
+        (self.mem.get::<AtomicU64>(b), self.mem.get::<AtomicU64>(b + 128))
+    }
+}
+
+fn poll(mut ready: impl FnMut() -> bool) {
+    let mut n = 0u32;
+    while !ready() {
+        n += 1;
+        if n % 128 == 0 {
+            std::thread::yield_now(); // on one core, let the peer run
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl Channel for Ring {
+    fn send(&self, dir: usize, msg: &mut Vec<u8>) {
+        let (head, tail) = self.counters(dir);
+        let t = tail.load(Ordering::Relaxed);
+        poll(|| t - head.load(Ordering::Acquire) < RING_SLOTS as u64);
+        let at = self.base(dir) + 256 + (t as usize % RING_SLOTS) * self.slot;
+        let n = msg.len() - TYPE_LEN;
+        // SAFETY: the slot is inside the mapping and owned by the producer until `tail` moves.
+        unsafe {
+            std::ptr::copy_nonoverlapping(msg[TYPE_LEN..].as_ptr(), self.mem.as_ptr().add(at), n)
+        };
+        tail.store(t + 1, Ordering::Release);
+    }
+    fn recv(&self, dir: usize, msg: &mut Vec<u8>) {
+        let (head, tail) = self.counters(dir);
+        let h = head.load(Ordering::Relaxed);
+        poll(|| tail.load(Ordering::Acquire) > h);
+        let at = self.base(dir) + 256 + (h as usize % RING_SLOTS) * self.slot;
+        let n = msg.len() - TYPE_LEN;
+        // SAFETY: the slot is inside the mapping and was published by the Release on `tail`.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.mem.as_ptr().add(at),
+                msg[TYPE_LEN..].as_mut_ptr(),
+                n,
+            )
+        };
+        head.store(h + 1, Ordering::Release);
+    }
+}
+
+// ----- measurement ---------------------------------------------------------------------
+
+fn mechanisms(size: usize) -> Vec<(&'static str, Box<dyn Fn() -> Box<dyn Channel>>)> {
+    vec![
+        ("ipckit MessageQueue", Box::new(|| Box::new(Ipckit::new()) as Box<dyn Channel>)),
+        ("System V msgsnd/msgrcv", Box::new(|| Box::new(SysV::new()) as Box<dyn Channel>)),
+        (
+            "POSIX mq_send/mq_receive",
+            Box::new(move || Box::new(PosixMq::new(size)) as Box<dyn Channel>),
+        ),
+        ("pipe", Box::new(|| Box::new(Stream::pipes()) as Box<dyn Channel>)),
+        ("Unix stream socket", Box::new(|| Box::new(Stream::unix_socket()) as Box<dyn Channel>)),
+        (
+            "busy-polling ring (limit)",
+            Box::new(move || Box::new(Ring::new(size)) as Box<dyn Channel>),
+        ),
+    ]
+}
+
+/// Median round trip in microseconds.
+fn rtt(ch: &dyn Channel, p: Placement, size: usize, rounds: u64) -> f64 {
+    let total = (SAMPLES as u64 + 1) * rounds;
+    let pid = fork_child(Some(p.child_cpu()), || {
+        let mut msg = vec![0u8; TYPE_LEN + size];
+        for _ in 0..total {
+            ch.recv(0, &mut msg);
+            ch.send(1, &mut msg);
+        }
+    });
+    pin_to_cpu(p.parent_cpu());
+    let mut msg = vec![7u8; TYPE_LEN + size];
+    let mut round = || {
+        ch.send(0, &mut msg);
+        ch.recv(1, &mut msg);
+    };
+    for _ in 0..rounds {
+        round();
+    }
+    let mut v: Vec<f64> = (0..SAMPLES)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..rounds {
+                round();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / rounds as f64
+        })
+        .collect();
+    unpin();
+    assert!(wait_child(pid, Duration::from_secs(60)), "rtt child failed");
+    median(&mut v)
+}
+
+/// Median messages per second, child producing and parent consuming.
+fn throughput(ch: &dyn Channel, p: Placement, size: usize, n: u64) -> f64 {
+    let total = (SAMPLES as u64 + 1) * n;
+    let pid = fork_child(Some(p.child_cpu()), || {
+        let mut msg = vec![1u8; TYPE_LEN + size];
+        for i in 0..total {
+            msg[TYPE_LEN] = i as u8;
+            ch.send(0, &mut msg);
+        }
+    });
+    pin_to_cpu(p.parent_cpu());
+    let mut msg = vec![0u8; TYPE_LEN + size];
+    let mut expect = 0u64;
+    let mut take = |msg: &mut Vec<u8>| {
+        ch.recv(0, msg);
+        assert_eq!(msg[TYPE_LEN], expect as u8, "lost or reordered message");
+        expect += 1;
+    };
+    for _ in 0..n {
+        take(&mut msg);
+    }
+    let mut v: Vec<f64> = (0..SAMPLES)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..n {
+                take(&mut msg);
+            }
+            n as f64 / t.elapsed().as_secs_f64()
+        })
+        .collect();
+    unpin();
+    assert!(wait_child(pid, Duration::from_secs(120)), "producer child failed");
+    median(&mut v)
+}
+
+pub fn rtt_64(r: &mut Report) -> anyhow::Result<()> {
+    for p in Placement::all() {
+        for (name, make) in mechanisms(64) {
+            let ch = make();
+            let rounds = if p == Placement::OneCore { 2_000 } else { 5_000 };
+            let us = rtt(ch.as_ref(), p, 64, rounds);
+            r.push(name, &format!("round trip 64 B, {}", p.label()), us, "us");
+        }
+    }
+    Ok(())
+}
+
+fn throughput_run(r: &mut Report, size: usize, n: u64) -> anyhow::Result<()> {
+    for p in Placement::all() {
+        for (name, make) in mechanisms(size) {
+            let ch = make();
+            let mps = throughput(ch.as_ref(), p, size, n);
+            let label =
+                if size >= 1024 { format!("{} KiB", size / 1024) } else { format!("{size} B") };
+            r.push(name, &format!("{label} msgs/s, {}", p.label()), mps / 1e6, "M msgs/s");
+            r.push(name, &format!("{label} MB/s, {}", p.label()), mps * size as f64 / 1e6, "MB/s");
+        }
+    }
+    Ok(())
+}
+
+pub fn throughput_64(r: &mut Report) -> anyhow::Result<()> {
+    throughput_run(r, 64, 200_000)
+}
+
+pub fn throughput_4k(r: &mut Report) -> anyhow::Result<()> {
+    throughput_run(r, 4096, 50_000)
+}
