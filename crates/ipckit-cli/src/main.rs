@@ -30,6 +30,8 @@ enum Command {
     Tour(cmd::tour::TourArgs),
     /// Run one of the classic problems with real processes (`--list` shows them)
     Demo(cmd::demo::DemoArgs),
+    /// Message queues: create, send, receive by type, stat (msgget, msgsnd, msgrcv, msgctl)
+    Mq(cmd::mq::MqArgs),
     /// Internal: a role played by a child process of a demo or of the tour
     #[command(name = "__child", hide = true)]
     Child(cmd::child::ChildArgs),
@@ -47,6 +49,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Tour(a) => cmd::tour::run(&ctx, a),
         Command::Demo(a) => cmd::demo::run(&ctx, a),
+        Command::Mq(a) => cmd::mq::run(&ctx, a),
         Command::Child(a) => cmd::child::run(&ctx, a),
     }
 }

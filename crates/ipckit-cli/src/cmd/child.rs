@@ -26,6 +26,7 @@ pub fn run(ctx: &Context, a: ChildArgs) -> anyhow::Result<ExitCode> {
         "pingpong" => super::demo::pingpong::child(ctx, &args)?,
         "prodcons" => super::demo::prodcons::child(ctx, &args)?,
         "counter" => super::demo::counter::child(ctx, &args)?,
+        role @ ("mq-sender" | "mq-receiver") => super::mq::child(ctx, role, &args)?,
         other => bail!("unknown child role {other:?}"),
     }
     Ok(ExitCode::SUCCESS)

@@ -2,4 +2,5 @@
 
 pub mod child;
 pub mod demo;
+pub mod mq;
 pub mod tour;

@@ -89,6 +89,16 @@ pub const STEPS: &[Step] = &[
             )
         },
     },
+    Step {
+        name: "mq",
+        title: "Message queues: typed messages that outlive their sender",
+        story: "A process creates a System V style message queue, sends five typed messages \
+                and exits. Only then does another process start and receive them, choosing \
+                by type: urgent ones (type 2) first, then all but the logs, then the rest. \
+                The queue lives in a file of the namespace, so it outlives its creator until \
+                it is removed (IPC_RMID).",
+        run: super::mq::tour,
+    },
 ];
 
 /// Runs `ipckit tour`.
