@@ -14,6 +14,9 @@ pub(super) const BLOCK: usize = 64;
 pub(super) const MSG_HEADER: usize = 16;
 /// "No block": the end of a list.
 pub(super) const NIL: u32 = u32::MAX;
+/// Bit 31 of a message's `len` word: its blocks are scattered and chained through the links
+/// (clear: one contiguous run from the first block, the links unused).
+pub(super) const SCATTERED: u32 = 1 << 31;
 
 /// Offsets inside the kind's state (which starts 64-aligned in the mapping).
 pub(super) const GEOMETRY_AT: usize = 0;
@@ -84,6 +87,7 @@ unsafe impl ShmSafe for WaitWord {}
 #[derive(Debug)]
 pub(super) struct MsgHeader {
     pub mtype: AtomicI64,
+    /// Length in bytes, with [`SCATTERED`] in bit 31.
     pub len: AtomicU32,
     /// First block of the next message in FIFO order, or `NIL`.
     pub next: AtomicU32,
@@ -187,7 +191,7 @@ impl Arena {
     pub fn read_header(&self, m: &Mapping, b: u32) -> Result<(i64, usize, u32), Fault> {
         let h = self.header(m, b)?;
         let mtype = h.mtype.load(Ordering::Relaxed);
-        let len = h.len.load(Ordering::Relaxed);
+        let len = h.len.load(Ordering::Relaxed) & !SCATTERED;
         let next = h.next.load(Ordering::Acquire);
         if mtype < 1 {
             return Err(Fault::Corrupt(format!("message at block {b} has type {mtype}")));
@@ -201,6 +205,29 @@ impl Arena {
         Ok((mtype, len as usize, next))
     }
 
+    /// Whether the message at `b` lies in one contiguous run (checked to fit the arena).
+    fn contiguous(&self, m: &Mapping, b: u32, len: usize) -> Result<bool, Fault> {
+        let scattered = self.header(m, b)?.len.load(Ordering::Relaxed) & SCATTERED != 0;
+        if !scattered && b as usize + blocks_for(len) > self.nblocks as usize {
+            return Err(Fault::Corrupt(format!("message at block {b} runs past the arena")));
+        }
+        Ok(!scattered)
+    }
+
+    /// Marks blocks `first..first + k` used or free, a word at a time.
+    fn set_range(&self, m: &Mapping, first: u32, k: usize, used: bool) {
+        let (mut b, end) = (first as usize, first as usize + k);
+        while b < end {
+            let w = b / 64;
+            let hi = end.min((w + 1) * 64);
+            let bits = if hi - b == 64 { u64::MAX } else { ((1u64 << (hi - b)) - 1) << (b % 64) };
+            let word = m.get::<AtomicU64>(self.bitmap + 8 * w).expect("validated layout");
+            let v = word.load(Ordering::Relaxed);
+            word.store(if used { v | bits } else { v & !bits }, Ordering::Relaxed);
+            b = hi;
+        }
+    }
+
     fn is_free(&self, m: &Mapping, b: u32) -> bool {
         self.bit_word(m, b).load(Ordering::Relaxed) & (1 << (b % 64)) == 0
     }
@@ -212,20 +239,18 @@ impl Arena {
         w.store(if used { v | bit } else { v & !bit }, Ordering::Relaxed);
     }
 
-    /// Allocates `k` blocks among the first `active`, chained through the links; a
-    /// contiguous run when there is one (found next-fit from `hint`), else scattered blocks.
-    /// Returns the first block, or `None` when fewer than `k` are free.
-    pub fn alloc(&self, m: &Mapping, k: usize, active: u32, hint: &mut u32) -> Option<u32> {
+    /// Allocates `k` blocks among the first `active`: a contiguous run when there is one
+    /// (found next-fit from `hint`), else scattered blocks chained through the links. Returns
+    /// the first block and whether the run is contiguous, or `None` when fewer than `k` are
+    /// free.
+    pub fn alloc(&self, m: &Mapping, k: usize, active: u32, hint: &mut u32) -> Option<(u32, bool)> {
         let active = active.min(self.nblocks);
         let start = if *hint < active { *hint } else { 0 };
         let run = self.find_run(m, k, start, active).or_else(|| self.find_run(m, k, 0, active));
         if let Some(first) = run {
-            for i in 0..k as u32 {
-                self.set_used(m, first + i, true);
-                self.link_word(m, first + i).store(first + i + 1, Ordering::Relaxed);
-            }
+            self.set_range(m, first, k, true);
             *hint = first + k as u32;
-            return Some(first);
+            return Some((first, true));
         }
         // Fragmented: gather free blocks one by one.
         let mut got = Vec::with_capacity(k);
@@ -244,7 +269,7 @@ impl Arena {
             let next = got.get(i + 1).copied().unwrap_or(b);
             self.link_word(m, b).store(next, Ordering::Relaxed);
         }
-        Some(got[0])
+        Some((got[0], false))
     }
 
     /// First run of `k` free blocks in `lo..hi`.
@@ -283,8 +308,13 @@ impl Arena {
         (run >= k).then_some(run_start)
     }
 
-    /// Frees the `k` blocks of the message starting at `first`.
-    pub fn free(&self, m: &Mapping, first: u32, k: usize) -> Result<(), Fault> {
+    /// Frees the blocks of the `len`-byte message starting at `first`.
+    pub fn free(&self, m: &Mapping, first: u32, len: usize) -> Result<(), Fault> {
+        let k = blocks_for(len);
+        if self.contiguous(m, first, len)? {
+            self.set_range(m, first, k, false);
+            return Ok(());
+        }
         let mut b = first;
         for i in 0..k {
             self.check(b)?;
@@ -307,6 +337,12 @@ impl Arena {
     ) -> Result<(), Fault> {
         let total = MSG_HEADER + len.min(limit);
         self.check(first)?;
+        if self.contiguous(m, first, len)? {
+            if total > MSG_HEADER {
+                f(self.blocks + first as usize * BLOCK + MSG_HEADER, 0..total - MSG_HEADER);
+            }
+            return Ok(());
+        }
         let (mut b, mut i) = (first, 0usize); // block `b` is at position `i` of the chain
         loop {
             // Extend the run while the chain continues with the adjacent block.
@@ -383,6 +419,13 @@ impl Arena {
     fn claim(&self, m: &Mapping, first: u32) -> Result<(usize, u32), Fault> {
         let (_, len, next) = self.read_header(m, first)?;
         let k = blocks_for(len);
+        if self.contiguous(m, first, len)? {
+            if (first..first + k as u32).any(|b| !self.is_free(m, b)) {
+                return Err(Fault::Corrupt(format!("message at {first} overlaps another")));
+            }
+            self.set_range(m, first, k, true);
+            return Ok((len, next));
+        }
         let mut marked = Vec::with_capacity(k);
         let mut b = first;
         let mut result = Ok((len, next));

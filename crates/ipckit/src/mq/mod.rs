@@ -572,13 +572,14 @@ impl MessageQueue {
         let k = arena::blocks_for(data.len());
         let active = a.active_blocks(c.max_bytes);
         let mut hint = c.alloc_hint;
-        let first = a
+        let (first, contiguous) = a
             .alloc(m, k, active, &mut hint)
             .ok_or_else(|| Fault::Corrupt("no free blocks although the queue has room".into()))?;
         c.alloc_hint = hint;
         let h = a.header(m, first)?;
         h.mtype.store(mtype, Ordering::Relaxed);
-        h.len.store(data.len() as u32, Ordering::Relaxed);
+        let flag = if contiguous { 0 } else { arena::SCATTERED };
+        h.len.store(data.len() as u32 | flag, Ordering::Relaxed);
         h.next.store(NIL, Ordering::Relaxed);
         a.runs(m, first, data.len(), data.len(), |at, r| {
             m.write(at, &data[r]).expect("runs stay inside the arena");
@@ -673,8 +674,9 @@ impl MessageQueue {
         Ok(Message { mtype, data })
     }
 
-    /// Like [`recv_with`](Self::recv_with), into `buf` (cleared first, its allocation reused):
-    /// returns the type. For loops that receive many messages.
+    /// Like [`recv_with`](Self::recv_with), into `buf` (its allocation reused; on success it
+    /// holds exactly the message's bytes, on error its contents are unspecified): returns the
+    /// type. For loops that receive many messages.
     pub fn recv_into(
         &self,
         selector: Selector,
@@ -687,7 +689,6 @@ impl MessageQueue {
         if !self.writable() {
             return Err(RecvError::PermissionDenied);
         }
-        buf.clear();
         let deadline = wait.deadline();
         let m = self.obj.mapping();
         let data = arena::wait_word(m, self.arena.state, arena::DATA_WAIT_AT);
@@ -768,6 +769,8 @@ impl MessageQueue {
             return Err(RecvError::TooBig { len, max: max_len });
         }
         let take = len.min(max_len);
+        // Grows (zero-filling) only past what earlier calls left: a reused buffer is not
+        // cleared and refilled on every message.
         buf.resize(take, 0);
         a.runs(m, cur, len, take, |at, r| {
             m.read(at, &mut buf[r]).expect("runs stay inside the arena");
@@ -783,7 +786,7 @@ impl MessageQueue {
         if c.tail == cur {
             c.tail = prev;
         }
-        a.free(m, cur, arena::blocks_for(len)).map_err(recv_fault)?;
+        a.free(m, cur, len).map_err(recv_fault)?;
         c.messages = c.messages.saturating_sub(1);
         c.used_bytes = c.used_bytes.saturating_sub(len as u64);
         if c.messages == 0 {

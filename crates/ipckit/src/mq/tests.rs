@@ -344,7 +344,8 @@ fn owner_death_mid_send_is_repaired() {
         let mut c = q2.lock().unwrap();
         let m = q2.obj.mapping();
         let mut hint = c.alloc_hint;
-        let first = q2.arena.alloc(m, 10, q2.arena.active_blocks(c.max_bytes), &mut hint).unwrap();
+        let (first, _) =
+            q2.arena.alloc(m, 10, q2.arena.active_blocks(c.max_bytes), &mut hint).unwrap();
         c.alloc_hint = hint;
         q2.arena.header(m, first).unwrap().len.store(500, Ordering::Relaxed);
         c.used_bytes += 500; // half-done bookkeeping
