@@ -65,16 +65,20 @@ pub(super) struct Control {
 // SAFETY: repr(C) plain integers; every value is validated before it is followed; no Drop.
 unsafe impl ShmSafe for Control {}
 
-/// A futex word that sleepers wait on, with the flag that tells wakers someone sleeps.
+/// A futex word that waiters spin and sleep on, with the flags that tell a changer whether
+/// anyone waits (so that, in the common case of nobody waiting, a send or receive does not
+/// touch this cache line at all except to read it).
 ///
-/// | word | meaning |
-/// |---|---|
-/// | `seq` | bumped (under the queue lock) by every change a sleeper may wait for; the futex word |
-/// | `sleepers` | 1: someone is (about to be) asleep on `seq`, so the next change must `futex_wake` |
+/// | word | meaning | written |
+/// |---|---|---|
+/// | `seq` | bumped by a change some waiter waits for; the futex word | under the queue lock |
+/// | `watchers` | 1: someone will spin or sleep on `seq`: the next change must bump it | under the queue lock |
+/// | `sleepers` | 1: someone is (about to be) asleep on `seq`: the change must `futex_wake` | by the sleeper without the lock (Dekker with `seq`) |
 #[repr(C)]
 #[derive(Debug)]
 pub(super) struct WaitWord {
     pub seq: AtomicU32,
+    pub watchers: AtomicU32,
     pub sleepers: AtomicU32,
 }
 

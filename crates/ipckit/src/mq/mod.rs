@@ -41,13 +41,17 @@
 //!
 //! ## Waiting
 //!
-//! A receiver that finds no eligible message reads the `data` sequence number under the lock,
-//! unlocks, spins briefly (with an adaptive budget, [`spin_until`](crate::sync)), then sets
-//! the `sleepers` flag and sleeps on the sequence word with `futex_wait`. A sender bumps the
-//! sequence number under the lock and calls `futex_wake` only when the flag was set (the
-//! Dekker pattern: sequentially consistent store-then-load on both sides). Senders waiting for
-//! room do the same on the `space` word. Sleeps last at most 100 ms before re-checking, so a
-//! process that dies between changing the queue and waking anyone strands nobody.
+//! A receiver that finds no eligible message sets the `watchers` flag of the `data` wait
+//! word and reads its sequence number, both under the lock; unlocks; spins briefly on the
+//! sequence (with the adaptive budget of `sync`'s `spin_until`); then sets the `sleepers`
+//! flag and sleeps on the sequence word with `futex_wait`. A sender, under the lock, reads
+//! `watchers`: only if it is set does it clear it and bump the sequence, and only if
+//! `sleepers` was set too does it call `futex_wake` after unlocking (the Dekker pattern:
+//! sequentially consistent store-then-load on both sides). So while the receiver keeps up
+//! without waiting, a send writes nothing but the control block and the message, and makes
+//! no system call. Senders waiting for room do the same on the `space` word. Sleeps last at
+//! most 100 ms before re-checking, so a process that dies between changing the queue and
+//! waking anyone strands nobody.
 //! [`MessageQueue::remove`] sets the `removed` flag, bumps both words and wakes everyone,
 //! who then return [`RecvError::Removed`] / [`SendError::Removed`] (`EIDRM`).
 //!
@@ -389,7 +393,7 @@ impl MessageQueue {
                 m.write(state + arena::GEOMETRY_AT, &bytes).map_err(corrupt_init)?;
                 let lock = arena::lock(m, state);
                 let mut c = lock.lock().map_err(|_| corrupt_init("fresh lock"))?;
-                let now = sys::unix_time_secs();
+                let now = sys::unix_time_secs_coarse();
                 *c = Control {
                     head: NIL,
                     tail: NIL,
@@ -555,6 +559,9 @@ impl MessageQueue {
             if wait == Wait::NoWait {
                 return Err(SendError::Full(msg));
             }
+            // Register as a watcher while holding the lock: whoever changes the queue next
+            // sees it and bumps the sequence.
+            space.watchers.store(1, Ordering::Relaxed);
             let seen = space.seq.load(Ordering::Relaxed);
             drop(c);
             if !self.wait_change(space, seen, deadline) {
@@ -596,14 +603,19 @@ impl MessageQueue {
         c.messages += 1;
         c.used_bytes += data.len() as u64;
         c.last_send_pid = current_pid();
-        c.last_send_time = sys::unix_time_secs();
+        c.last_send_time = sys::unix_time_secs_coarse();
         Ok(self.bump(arena::DATA_WAIT_AT))
     }
 
-    /// Bumps a wait word's sequence (under the queue lock) and reports whether someone sleeps
-    /// on it (clearing the flag: the caller wakes them all after unlocking).
+    /// Under the queue lock: if anyone watches the wait word, bumps its sequence (ending their
+    /// spin) and reports whether someone sleeps and must be woken (clearing both flags: the
+    /// caller wakes them all after unlocking; those who still wait register again).
     fn bump(&self, which: usize) -> bool {
         let w = arena::wait_word(self.obj.mapping(), self.arena.state, which);
+        if w.watchers.load(Ordering::Relaxed) == 0 {
+            return false; // the common case: a read of a line nobody writes
+        }
+        w.watchers.store(0, Ordering::Relaxed);
         // SeqCst increment, then SeqCst load of the flag: pairs with the sleeper's SeqCst
         // store of the flag, then load of the sequence (Dekker): one of us sees the other.
         w.seq.fetch_add(1, Ordering::SeqCst);
@@ -711,6 +723,9 @@ impl MessageQueue {
             if wait == Wait::NoWait {
                 return Err(RecvError::NoMessage);
             }
+            // Register as a watcher while holding the lock: whoever changes the queue next
+            // sees it and bumps the sequence.
+            data.watchers.store(1, Ordering::Relaxed);
             let seen = data.seq.load(Ordering::Relaxed);
             drop(c);
             if !self.wait_change(data, seen, deadline) {
@@ -793,7 +808,7 @@ impl MessageQueue {
             c.alloc_hint = 0; // start again at the front: the same few pages stay hot
         }
         c.last_recv_pid = current_pid();
-        c.last_recv_time = sys::unix_time_secs();
+        c.last_recv_time = sys::unix_time_secs_coarse();
         Ok((mtype, self.bump(arena::SPACE_WAIT_AT)))
     }
 
@@ -888,7 +903,7 @@ impl MessageQueue {
             return Err(ObjectError::Removed);
         }
         c.max_bytes = max_bytes;
-        c.change_time = sys::unix_time_secs();
+        c.change_time = sys::unix_time_secs_coarse();
         self.obj.header().touch();
         let wake = self.bump(arena::SPACE_WAIT_AT);
         drop(c);
@@ -908,6 +923,8 @@ impl MessageQueue {
         if self.writable() {
             for which in [arena::DATA_WAIT_AT, arena::SPACE_WAIT_AT] {
                 let w = arena::wait_word(self.obj.mapping(), self.arena.state, which);
+                // Not under the lock: waiters see `removed` or the new sequence, and sleep in
+                // bounded slices that re-check `removed` in any case.
                 w.seq.fetch_add(1, Ordering::SeqCst);
                 sys::futex_wake(&w.seq, u32::MAX);
             }
