@@ -437,7 +437,12 @@ fn sigkill_senders_and_receivers_at_random() {
         "crash test: {done} kills ({receiver_kills} receivers), {next_inst} sender instances, \
          {lost} lost with killed receivers, {extra} sent by senders killed after linking"
     );
-    // The queue still works.
+    // The queue still works, and no space is lost: it takes max_bytes again.
+    q.try_send(1, vec![1u8; 8192]).unwrap();
+    q.try_send(1, vec![2u8; 8192]).unwrap();
+    assert!(matches!(q.try_send(1, vec![3u8; 1]), Err(SendError::Full(_))));
+    assert_eq!(q.try_recv(Selector::Any, 8192).unwrap().data, vec![1u8; 8192]);
+    assert_eq!(q.try_recv(Selector::Any, 8192).unwrap().data, vec![2u8; 8192]);
     q.try_send(1, b"after").unwrap();
     assert_eq!(q.try_recv(Selector::Any, 8).unwrap().data, b"after");
     match q.try_send(0, b"x") {

@@ -6,19 +6,23 @@
 //! single-producer ring in a shared mapping (the physical limit: no system call, no lock).
 //! Each with the two processes on two cores and, separately, both on one core.
 //!
-//! The queues keep their default limits (16 KiB for ipckit and System V, 10 messages for
-//! POSIX), so at 4 KiB only about four messages fit in flight in either System V queue.
+//! Round trips use each queue's default limits. The throughput runs give every queue the
+//! room a pipe has by default, [`QUEUE_BYTES`] = 64 KiB: `max_bytes` for ipckit, `msg_qbytes`
+//! (`IPC_SET`) for System V, `mq_maxmsg` for POSIX (raising the System V and POSIX limits
+//! needs `CAP_SYS_RESOURCE`; without it they keep their defaults, 16 KiB and 10 messages).
 
 use crate::harness::{
     Placement, Report, SharedAnon, fork_child, median, pin_to_cpu, unpin, wait_child,
 };
-use ipckit::mq::{MessageQueue, Selector, Wait};
-use ipckit::ns::{Key, Namespace};
+use ipckit::mq::{MessageQueue, QueueConfig, Selector, Wait};
+use ipckit::ns::{CreateMode, Key, Namespace};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const SAMPLES: usize = 5;
+/// Bytes each queue may hold in the throughput runs (a pipe's default buffer).
+pub const QUEUE_BYTES: usize = 65_536;
 /// SysV needs a `long` type in front of the bytes: every buffer reserves it.
 const TYPE_LEN: usize = 8;
 
@@ -38,14 +42,17 @@ struct Ipckit {
 }
 
 impl Ipckit {
-    fn new() -> Ipckit {
+    fn new(max_bytes: usize) -> Ipckit {
         let dir = tempfile::Builder::new()
             .prefix("ipckit-bench-")
             .tempdir_in("/dev/shm")
             .or_else(|_| tempfile::tempdir())
             .expect("tempdir");
         let ns = Namespace::at(dir.path()).expect("namespace");
-        let q = MessageQueue::create(&ns, Key::PRIVATE, 0o600).expect("queue");
+        let config = QueueConfig::with_max_bytes(max_bytes as u64);
+        let (q, _) =
+            MessageQueue::obtain(&ns, Key::PRIVATE, CreateMode::CreateExclusive, 0o600, config)
+                .expect("queue");
         Ipckit { q, _dir: dir, buf: RefCell::new(Vec::with_capacity(8192)) }
     }
 }
@@ -71,10 +78,19 @@ struct SysV {
 }
 
 impl SysV {
-    fn new() -> SysV {
+    fn new(max_bytes: usize) -> SysV {
         // SAFETY: a private queue, removed in Drop.
         let id = unsafe { libc::msgget(libc::IPC_PRIVATE, 0o600 | libc::IPC_CREAT) };
         assert!(id >= 0, "msgget failed");
+        // SAFETY: msqid_ds is plain data, filled by IPC_STAT and read back by IPC_SET. A
+        // failure (no CAP_SYS_RESOURCE) leaves the default limit.
+        unsafe {
+            let mut ds: libc::msqid_ds = std::mem::zeroed();
+            if libc::msgctl(id, libc::IPC_STAT, &mut ds) == 0 {
+                ds.msg_qbytes = max_bytes as _;
+                libc::msgctl(id, libc::IPC_SET, &mut ds);
+            }
+        }
         SysV { id }
     }
 }
@@ -118,7 +134,7 @@ struct PosixMq {
 }
 
 impl PosixMq {
-    fn new(size: usize) -> PosixMq {
+    fn new(size: usize, max_bytes: usize) -> PosixMq {
         static N: AtomicU64 = AtomicU64::new(0);
         let mk = |i: usize| {
             let name = std::ffi::CString::new(format!(
@@ -129,17 +145,23 @@ impl PosixMq {
             .unwrap();
             // SAFETY: mq_attr is plain data.
             let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
-            attr.mq_maxmsg = 10;
             attr.mq_msgsize = size as _;
-            // SAFETY: a fresh queue with a unique name; unlinked in Drop.
-            let q = unsafe {
-                libc::mq_open(
-                    name.as_ptr(),
-                    libc::O_CREAT | libc::O_EXCL | libc::O_RDWR,
-                    0o600 as libc::mode_t,
-                    &mut attr as *mut libc::mq_attr,
-                )
-            };
+            let mut q = -1;
+            for maxmsg in [(max_bytes / size).max(10), 10] {
+                attr.mq_maxmsg = maxmsg as _;
+                // SAFETY: a fresh queue with a unique name; unlinked in Drop.
+                q = unsafe {
+                    libc::mq_open(
+                        name.as_ptr(),
+                        libc::O_CREAT | libc::O_EXCL | libc::O_RDWR,
+                        0o600 as libc::mode_t,
+                        &mut attr as *mut libc::mq_attr,
+                    )
+                };
+                if q >= 0 {
+                    break;
+                }
+            }
             assert!(q >= 0, "mq_open failed: {}", std::io::Error::last_os_error());
             (q, name)
         };
@@ -340,20 +362,27 @@ impl Channel for Ring {
 
 // ----- measurement ---------------------------------------------------------------------
 
-fn mechanisms(size: usize) -> Vec<(&'static str, Box<dyn Fn() -> Box<dyn Channel>>)> {
+/// The mechanisms, for messages of `size` bytes in queues of `max_bytes` (0: the defaults).
+#[allow(clippy::type_complexity)]
+fn mechanisms(
+    size: usize,
+    max_bytes: usize,
+) -> Vec<(&'static str, Box<dyn Fn() -> Box<dyn Channel>>)> {
+    let (mq_bytes, sysv_bytes, posix_bytes) = if max_bytes == 0 {
+        (ipckit::mq::DEFAULT_MAX_BYTES as usize, 16_384, 10 * size)
+    } else {
+        (max_bytes, max_bytes, max_bytes)
+    };
     vec![
-        ("ipckit MessageQueue", Box::new(|| Box::new(Ipckit::new()) as Box<dyn Channel>)),
-        ("System V msgsnd/msgrcv", Box::new(|| Box::new(SysV::new()) as Box<dyn Channel>)),
+        ("ipckit MessageQueue", Box::new(move || Box::new(Ipckit::new(mq_bytes)) as _)),
+        ("System V msgsnd/msgrcv", Box::new(move || Box::new(SysV::new(sysv_bytes)) as _)),
         (
             "POSIX mq_send/mq_receive",
-            Box::new(move || Box::new(PosixMq::new(size)) as Box<dyn Channel>),
+            Box::new(move || Box::new(PosixMq::new(size, posix_bytes)) as _),
         ),
-        ("pipe", Box::new(|| Box::new(Stream::pipes()) as Box<dyn Channel>)),
-        ("Unix stream socket", Box::new(|| Box::new(Stream::unix_socket()) as Box<dyn Channel>)),
-        (
-            "busy-polling ring (limit)",
-            Box::new(move || Box::new(Ring::new(size)) as Box<dyn Channel>),
-        ),
+        ("pipe", Box::new(|| Box::new(Stream::pipes()) as _)),
+        ("Unix stream socket", Box::new(|| Box::new(Stream::unix_socket()) as _)),
+        ("busy-polling ring (limit)", Box::new(move || Box::new(Ring::new(size)) as _)),
     ]
 }
 
@@ -427,7 +456,7 @@ fn throughput(ch: &dyn Channel, p: Placement, size: usize, n: u64) -> f64 {
 
 pub fn rtt_64(r: &mut Report) -> anyhow::Result<()> {
     for p in Placement::all() {
-        for (name, make) in mechanisms(64) {
+        for (name, make) in mechanisms(64, 0) {
             let ch = make();
             let rounds = if p == Placement::OneCore { 2_000 } else { 5_000 };
             let us = rtt(ch.as_ref(), p, 64, rounds);
@@ -439,7 +468,7 @@ pub fn rtt_64(r: &mut Report) -> anyhow::Result<()> {
 
 fn throughput_run(r: &mut Report, size: usize, n: u64) -> anyhow::Result<()> {
     for p in Placement::all() {
-        for (name, make) in mechanisms(size) {
+        for (name, make) in mechanisms(size, QUEUE_BYTES) {
             let ch = make();
             let mps = throughput(ch.as_ref(), p, size, n);
             let label =

@@ -21,9 +21,11 @@ pub(super) const SCATTERED: u32 = 1 << 31;
 /// Offsets inside the kind's state (which starts 64-aligned in the mapping).
 pub(super) const GEOMETRY_AT: usize = 0;
 pub(super) const LOCK_AT: usize = 64;
-pub(super) const DATA_WAIT_AT: usize = 192;
-pub(super) const SPACE_WAIT_AT: usize = 256;
-pub(super) const LINKS_AT: usize = 320;
+pub(super) const DATA_WAIT_AT: usize = 320;
+pub(super) const SPACE_WAIT_AT: usize = 384;
+pub(super) const LINKS_AT: usize = 448;
+/// How many messages may be copied in or out outside the lock at once.
+pub(super) const INFLIGHT: usize = 8;
 
 /// Immutable after creation; validated against the file size at every open.
 #[repr(C)]
@@ -60,10 +62,28 @@ pub(super) struct Control {
     pub last_send_time: u64,
     pub last_recv_time: u64,
     pub change_time: u64,
+    /// Bytes and messages held by in-flight copies (counted against `max_bytes`).
+    pub pending_bytes: u64,
+    pub pending_messages: u64,
+    /// Messages being copied outside the lock: reserved by a sender and not yet linked, or
+    /// unlinked by a receiver and not yet freed.
+    pub inflight: [Inflight; INFLIGHT],
 }
 
 // SAFETY: repr(C) plain integers; every value is validated before it is followed; no Drop.
 unsafe impl ShmSafe for Control {}
+
+/// A message outside the list whose blocks a live thread is copying.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Inflight {
+    /// The copying thread's [`ProcessId`](crate::sys::ProcessId) token; 0: the slot is free.
+    pub owner: u64,
+    /// First block.
+    pub first: u32,
+    /// Length in bytes.
+    pub len: u32,
+}
 
 /// A futex word that waiters spin and sleep on, with the flags that tell a changer whether
 /// anyone waits (so that, in the common case of nobody waiting, a send or receive does not
@@ -415,7 +435,43 @@ impl Arena {
         c.messages = count;
         c.used_bytes = used;
         c.alloc_hint = 0;
+        // In-flight copies: keep those of live threads (their blocks stay theirs), drop the
+        // rest (their blocks, not marked above, are free again).
+        let (mut pending, mut pending_n) = (0u64, 0u64);
+        for slot in c.inflight.iter_mut() {
+            if slot.owner == 0 {
+                continue;
+            }
+            let alive = crate::sys::ProcessId::from_token(slot.owner).is_alive();
+            if alive && self.claim(m, slot.first).is_ok_and(|(len, _)| len == slot.len as usize) {
+                pending += slot.len as u64;
+                pending_n += 1;
+            } else {
+                *slot = Inflight::default();
+            }
+        }
+        c.pending_bytes = pending;
+        c.pending_messages = pending_n;
         usize::from(cut)
+    }
+
+    /// Frees the in-flight copies whose threads died (outside the lock, so no repair saw
+    /// them). Called rarely: by a sender that waited a whole sleep slice for room. Returns
+    /// whether anything was freed.
+    pub fn sweep_dead(&self, m: &Mapping, c: &mut Control) -> bool {
+        let mut freed = false;
+        for i in 0..INFLIGHT {
+            let slot = c.inflight[i];
+            if slot.owner == 0 || crate::sys::ProcessId::from_token(slot.owner).is_alive() {
+                continue;
+            }
+            let _ = self.free(m, slot.first, slot.len as usize);
+            c.pending_bytes = c.pending_bytes.saturating_sub(slot.len as u64);
+            c.pending_messages = c.pending_messages.saturating_sub(1);
+            c.inflight[i] = Inflight::default();
+            freed = true;
+        }
+        freed
     }
 
     /// Validates the message at `first` and marks its blocks used; fails (marking nothing)

@@ -101,6 +101,22 @@ const SLEEP_SLICE: Duration = Duration::from_millis(100);
 /// How long a waiter spins before it sleeps.
 const SPIN: Duration = Duration::from_micros(30);
 
+/// Messages at least this long are copied in and out without holding the queue lock (two
+/// short critical sections instead of one long one), so a sender and a receiver copy at the
+/// same time.
+const OUTSIDE_LOCK: usize = 1024;
+
+/// How [`MessageQueue::wait_change`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waited {
+    /// The sequence changed (or the queue was removed): look again.
+    Changed,
+    /// A whole sleep slice passed without a change.
+    Slept,
+    /// The deadline passed.
+    Expired,
+}
+
 /// Parameters of a new queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueConfig {
@@ -407,6 +423,9 @@ impl MessageQueue {
                     last_send_time: 0,
                     last_recv_time: 0,
                     change_time: now,
+                    pending_bytes: 0,
+                    pending_messages: 0,
+                    inflight: [arena::Inflight::default(); arena::INFLIGHT],
                 };
                 Ok(())
             })?;
@@ -537,6 +556,7 @@ impl MessageQueue {
         let deadline = wait.deadline();
         let m = self.obj.mapping();
         let space = arena::wait_word(m, self.arena.state, arena::SPACE_WAIT_AT);
+        let mut sweep = false;
         loop {
             let mut c = self.lock().map_err(send_fault)?;
             if self.obj.is_removed() {
@@ -545,8 +565,28 @@ impl MessageQueue {
             if len as u64 > c.max_bytes {
                 return Err(SendError::TooBig { len, max: c.max_bytes as usize });
             }
-            if c.used_bytes + len as u64 <= c.max_bytes && c.messages < c.max_bytes {
-                let wake = self.enqueue(&mut c, mtype, msg.as_ref()).map_err(send_fault)?;
+            let held = c.used_bytes + c.pending_bytes;
+            if held + len as u64 <= c.max_bytes && c.messages + c.pending_messages < c.max_bytes {
+                let first = self.reserve(&mut c, mtype, len).map_err(send_fault)?;
+                let slot = (len >= OUTSIDE_LOCK).then(|| self.take_slot(&mut c, first, len));
+                let wake = match slot.flatten() {
+                    None => {
+                        self.copy_in(first, msg.as_ref()).map_err(send_fault)?;
+                        self.link(&mut c, first, len).map_err(send_fault)?
+                    }
+                    Some(i) => {
+                        // Copy without the lock, so that receivers copy out at the same time.
+                        drop(c);
+                        self.copy_in(first, msg.as_ref()).map_err(send_fault)?;
+                        c = self.lock().map_err(send_fault)?;
+                        self.release_slot(&mut c, i, first, len).map_err(send_fault)?;
+                        if self.obj.is_removed() {
+                            let _ = self.arena.free(m, first, len);
+                            return Err(SendError::Removed);
+                        }
+                        self.link(&mut c, first, len).map_err(send_fault)?
+                    }
+                };
                 drop(c);
                 if wake {
                     sys::futex_wake(
@@ -556,43 +596,96 @@ impl MessageQueue {
                 }
                 return Ok(());
             }
+            if (sweep || wait == Wait::NoWait)
+                && c.pending_messages > 0
+                && self.arena.sweep_dead(m, &mut c)
+            {
+                sweep = false;
+                continue; // a dead copier held the room we need
+            }
             if wait == Wait::NoWait {
                 return Err(SendError::Full(msg));
+            }
+            if false {
+                continue; // a dead copier held the room we need
             }
             // Register as a watcher while holding the lock: whoever changes the queue next
             // sees it and bumps the sequence.
             space.watchers.store(1, Ordering::Relaxed);
             let seen = space.seq.load(Ordering::Relaxed);
             drop(c);
-            if !self.wait_change(space, seen, deadline) {
-                return Err(SendError::TimedOut(msg));
+            match self.wait_change(space, seen, deadline) {
+                Waited::Changed => sweep = false,
+                Waited::Slept => sweep = true,
+                Waited::Expired => return Err(SendError::TimedOut(msg)),
             }
         }
     }
 
-    /// Under the lock, with room checked: writes the message into free blocks, links it at
-    /// the tail with one release store, updates the counts and bumps the data sequence.
-    /// Returns whether a receiver sleeps and must be woken.
-    fn enqueue(&self, c: &mut Control, mtype: i64, data: &[u8]) -> Result<bool, Fault> {
+    /// Under the lock, with room checked: allocates blocks for a `len`-byte message and
+    /// writes its header (not linked: nobody can reach it yet).
+    fn reserve(&self, c: &mut Control, mtype: i64, len: usize) -> Result<u32, Fault> {
         let m = self.obj.mapping();
         let a = &self.arena;
-        let k = arena::blocks_for(data.len());
         let active = a.active_blocks(c.max_bytes);
         let mut hint = c.alloc_hint;
         let (first, contiguous) = a
-            .alloc(m, k, active, &mut hint)
+            .alloc(m, arena::blocks_for(len), active, &mut hint)
             .ok_or_else(|| Fault::Corrupt("no free blocks although the queue has room".into()))?;
         c.alloc_hint = hint;
         let h = a.header(m, first)?;
         h.mtype.store(mtype, Ordering::Relaxed);
         let flag = if contiguous { 0 } else { arena::SCATTERED };
-        h.len.store(data.len() as u32 | flag, Ordering::Relaxed);
+        h.len.store(len as u32 | flag, Ordering::Relaxed);
         h.next.store(NIL, Ordering::Relaxed);
-        a.runs(m, first, data.len(), data.len(), |at, r| {
+        Ok(first)
+    }
+
+    /// Copies a message's bytes into its reserved blocks (the caller owns them: under the
+    /// lock, or through an in-flight slot).
+    fn copy_in(&self, first: u32, data: &[u8]) -> Result<(), Fault> {
+        let m = self.obj.mapping();
+        self.arena.runs(m, first, data.len(), data.len(), |at, r| {
             m.write(at, &data[r]).expect("runs stay inside the arena");
-        })?;
-        // Everything above is complete before the message becomes reachable, even to a
-        // process that takes over the lock after we die here.
+        })
+    }
+
+    /// Under the lock: records that this thread copies the message at `first` outside the
+    /// lock, so its blocks and bytes stay accounted for (and are reclaimed if the thread
+    /// dies). `None` when every slot is busy: the caller copies under the lock instead.
+    fn take_slot(&self, c: &mut Control, first: u32, len: usize) -> Option<usize> {
+        let i = c.inflight.iter().position(|s| s.owner == 0)?;
+        c.inflight[i] = arena::Inflight {
+            owner: sys::ProcessId::current_thread().token(),
+            first,
+            len: len as u32,
+        };
+        c.pending_bytes += len as u64;
+        c.pending_messages += 1;
+        Some(i)
+    }
+
+    /// Under the lock again: ends the in-flight copy recorded in slot `i`.
+    fn release_slot(&self, c: &mut Control, i: usize, first: u32, len: usize) -> Result<(), Fault> {
+        let me = sys::ProcessId::current_thread().token();
+        let s = c.inflight[i];
+        if s.owner != me || s.first != first || s.len as usize != len {
+            return Err(Fault::Corrupt("an in-flight copy lost its slot".into()));
+        }
+        c.inflight[i] = arena::Inflight::default();
+        c.pending_bytes = c.pending_bytes.saturating_sub(len as u64);
+        c.pending_messages = c.pending_messages.saturating_sub(1);
+        Ok(())
+    }
+
+    /// Under the lock: links the complete message at `first` at the tail with one release
+    /// store, updates the counts and bumps the data sequence. Returns whether a receiver
+    /// sleeps and must be woken.
+    fn link(&self, c: &mut Control, first: u32, len: usize) -> Result<bool, Fault> {
+        let m = self.obj.mapping();
+        let a = &self.arena;
+        // Everything written to the message is complete before it becomes reachable, even
+        // to a process that takes over the lock after we die here.
         fence(Ordering::Release);
         if c.tail == NIL {
             c.head = first;
@@ -601,7 +694,7 @@ impl MessageQueue {
         }
         c.tail = first;
         c.messages += 1;
-        c.used_bytes += data.len() as u64;
+        c.used_bytes += len as u64;
         c.last_send_pid = current_pid();
         c.last_send_time = sys::unix_time_secs_coarse();
         Ok(self.bump(arena::DATA_WAIT_AT))
@@ -623,28 +716,29 @@ impl MessageQueue {
     }
 
     /// Waits until the wait word's sequence differs from `seen` (or the queue is removed),
-    /// spinning briefly first, then sleeping in bounded slices. False if `deadline` passed.
-    fn wait_change(&self, w: &arena::WaitWord, seen: u32, deadline: Option<Instant>) -> bool {
+    /// spinning briefly first, then sleeping one bounded slice.
+    fn wait_change(&self, w: &arena::WaitWord, seen: u32, deadline: Option<Instant>) -> Waited {
         let removed = || self.obj.is_removed();
         if crate::sync::spin_until(SPIN, || w.seq.load(Ordering::Acquire) != seen || removed()) {
-            return true;
+            return Waited::Changed;
         }
         w.sleepers.store(1, Ordering::SeqCst);
         if w.seq.load(Ordering::SeqCst) != seen || removed() {
-            return true;
+            return Waited::Changed;
         }
         let mut slice = SLEEP_SLICE;
         if let Some(d) = deadline {
             let now = Instant::now();
             if now >= d {
-                return false;
+                return Waited::Expired;
             }
             slice = slice.min(d - now);
         }
-        if sys::futex_wait(&w.seq, seen, Some(slice)) == FutexWait::TimedOut {
-            return deadline.is_none_or(|d| Instant::now() < d);
+        match sys::futex_wait(&w.seq, seen, Some(slice)) {
+            FutexWait::TimedOut if deadline.is_some_and(|d| Instant::now() >= d) => Waited::Expired,
+            FutexWait::TimedOut => Waited::Slept,
+            _ => Waited::Changed,
         }
-        true
     }
 
     // ----- receive --------------------------------------------------------------------
@@ -705,20 +799,12 @@ impl MessageQueue {
         let m = self.obj.mapping();
         let data = arena::wait_word(m, self.arena.state, arena::DATA_WAIT_AT);
         loop {
-            let mut c = self.lock().map_err(recv_fault)?;
+            let c = self.lock().map_err(recv_fault)?;
             if self.obj.is_removed() {
                 return Err(RecvError::Removed);
             }
-            if let Some((prev, cur)) = self.select(&c, selector).map_err(recv_fault)? {
-                let (mtype, wake) = self.dequeue(&mut c, prev, cur, buf, max_len, truncate)?;
-                drop(c);
-                if wake {
-                    sys::futex_wake(
-                        &arena::wait_word(m, self.arena.state, arena::SPACE_WAIT_AT).seq,
-                        u32::MAX,
-                    );
-                }
-                return Ok(mtype);
+            if let Some(found) = self.select(&c, selector).map_err(recv_fault)? {
+                return self.dequeue(c, found, buf, max_len, truncate);
             }
             if wait == Wait::NoWait {
                 return Err(RecvError::NoMessage);
@@ -728,7 +814,7 @@ impl MessageQueue {
             data.watchers.store(1, Ordering::Relaxed);
             let seen = data.seq.load(Ordering::Relaxed);
             drop(c);
-            if !self.wait_change(data, seen, deadline) {
+            if self.wait_change(data, seen, deadline) == Waited::Expired {
                 return Err(RecvError::TimedOut);
             }
         }
@@ -765,18 +851,18 @@ impl MessageQueue {
         Ok(best.map(|(p, c, _)| (p, c)))
     }
 
-    /// Under the lock: copies the message out, then unlinks it with one store, frees its
-    /// blocks and bumps the space sequence. Returns the type and whether senders must be
-    /// woken.
-    fn dequeue(
-        &self,
-        c: &mut Control,
-        prev: u32,
-        cur: u32,
+    /// Takes the selected message `cur` (after `prev`) out of the queue: checks its length,
+    /// copies it out, unlinks it with one store and frees its blocks. Long messages are
+    /// unlinked first and copied without the lock through an in-flight slot. Unlocks `c`;
+    /// returns the type.
+    fn dequeue<'q>(
+        &'q self,
+        mut c: MutexGuard<'q, Control>,
+        (prev, cur): (u32, u32),
         buf: &mut Vec<u8>,
         max_len: usize,
         truncate: bool,
-    ) -> Result<(i64, bool), RecvError> {
+    ) -> Result<i64, RecvError> {
         let m = self.obj.mapping();
         let a = &self.arena;
         let (mtype, len, next) = a.read_header(m, cur).map_err(recv_fault)?;
@@ -787,21 +873,57 @@ impl MessageQueue {
         // Grows (zero-filling) only past what earlier calls left: a reused buffer is not
         // cleared and refilled on every message.
         buf.resize(take, 0);
-        a.runs(m, cur, len, take, |at, r| {
-            m.read(at, &mut buf[r]).expect("runs stay inside the arena");
-        })
-        .map_err(recv_fault)?;
-        // The copy is complete before the message leaves the list.
-        fence(Ordering::Release);
+        let copy_out = |buf: &mut Vec<u8>| {
+            a.runs(m, cur, len, take, |at, r| {
+                m.read(at, &mut buf[r]).expect("runs stay inside the arena");
+            })
+        };
+        let slot = if take >= OUTSIDE_LOCK { self.take_slot(&mut c, cur, len) } else { None };
+        let wake = match slot {
+            None => {
+                copy_out(buf).map_err(recv_fault)?;
+                // The copy is complete before the message leaves the list.
+                fence(Ordering::Release);
+                self.unlink(&mut c, prev, cur, next, len).map_err(recv_fault)?;
+                a.free(m, cur, len).map_err(recv_fault)?;
+                self.bump(arena::SPACE_WAIT_AT)
+            }
+            Some(i) => {
+                // Out of the list now; its blocks stay ours (and counted) until freed.
+                self.unlink(&mut c, prev, cur, next, len).map_err(recv_fault)?;
+                drop(c);
+                copy_out(buf).map_err(recv_fault)?;
+                c = self.lock().map_err(recv_fault)?;
+                self.release_slot(&mut c, i, cur, len).map_err(recv_fault)?;
+                a.free(m, cur, len).map_err(recv_fault)?;
+                self.bump(arena::SPACE_WAIT_AT)
+            }
+        };
+        drop(c);
+        if wake {
+            sys::futex_wake(&arena::wait_word(m, a.state, arena::SPACE_WAIT_AT).seq, u32::MAX);
+        }
+        Ok(mtype)
+    }
+
+    /// Under the lock: unlinks the message `cur` (after `prev`, before `next`) with one store
+    /// and updates the counts.
+    fn unlink(
+        &self,
+        c: &mut Control,
+        prev: u32,
+        cur: u32,
+        next: u32,
+        len: usize,
+    ) -> Result<(), Fault> {
         if prev == NIL {
             c.head = next;
         } else {
-            a.header(m, prev).map_err(recv_fault)?.next.store(next, Ordering::Release);
+            self.arena.header(self.obj.mapping(), prev)?.next.store(next, Ordering::Release);
         }
         if c.tail == cur {
             c.tail = prev;
         }
-        a.free(m, cur, len).map_err(recv_fault)?;
         c.messages = c.messages.saturating_sub(1);
         c.used_bytes = c.used_bytes.saturating_sub(len as u64);
         if c.messages == 0 {
@@ -809,7 +931,7 @@ impl MessageQueue {
         }
         c.last_recv_pid = current_pid();
         c.last_recv_time = sys::unix_time_secs_coarse();
-        Ok((mtype, self.bump(arena::SPACE_WAIT_AT)))
+        Ok(())
     }
 
     /// A copy of the message at position `index` (0: the head), left in place (like

@@ -413,3 +413,49 @@ fn corrupt_state_is_an_error_not_a_crash() {
     g.write(q.arena.state + arena::GEOMETRY_AT + 8, &7u32.to_ne_bytes()).unwrap();
     assert!(matches!(MessageQueue::open(&ns, Key(1)), Err(ObjectError::Corrupt { .. })));
 }
+
+#[test]
+fn a_copier_that_dies_outside_the_lock_gives_its_room_back() {
+    let (_d, ns) = ns();
+    let q = Arc::new(queue(&ns, 1, 4096));
+    // A thread reserves 3000 bytes for an in-flight copy, then "dies" (exits) before linking.
+    let q2 = q.clone();
+    std::thread::spawn(move || {
+        let mut c = q2.lock().unwrap();
+        let first = q2.reserve(&mut c, 1, 3000).unwrap();
+        assert!(q2.take_slot(&mut c, first, 3000).is_some());
+    })
+    .join()
+    .unwrap();
+    assert_eq!(q.lock().unwrap().pending_bytes, 3000);
+    // The room is found again: the dead thread's slot is swept.
+    q.try_send(1, vec![5u8; 4000]).unwrap();
+    let c = q.lock().unwrap();
+    assert_eq!((c.pending_bytes, c.pending_messages, c.used_bytes), (0, 0, 4000));
+    drop(c);
+    assert_eq!(q.try_recv(Selector::Any, 4096).unwrap().data, vec![5u8; 4000]);
+}
+
+#[test]
+fn long_messages_copied_outside_the_lock_keep_order_and_content() {
+    let (_d, ns) = ns();
+    let q = Arc::new(queue(&ns, 1, 65_536));
+    let q2 = q.clone();
+    let producer = std::thread::spawn(move || {
+        for i in 0..2000u32 {
+            let len = 1000 + (i as usize * 37) % 7000;
+            let data: Vec<u8> = (0..len).map(|j| (j as u32 ^ i) as u8).collect();
+            q2.send_timeout(1, data, T).unwrap();
+        }
+    });
+    let mut buf = Vec::new();
+    for i in 0..2000u32 {
+        q.recv_into(Selector::Any, &mut buf, 8192, false, Wait::Timeout(T)).unwrap();
+        let len = 1000 + (i as usize * 37) % 7000;
+        assert_eq!(buf.len(), len);
+        assert!(buf.iter().enumerate().all(|(j, &b)| b == (j as u32 ^ i) as u8), "message {i}");
+    }
+    producer.join().unwrap();
+    let c = q.lock().unwrap();
+    assert_eq!((c.messages, c.used_bytes, c.pending_messages, c.pending_bytes), (0, 0, 0, 0));
+}
