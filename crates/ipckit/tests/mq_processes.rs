@@ -376,16 +376,14 @@ fn sigkill_senders_and_receivers_at_random() {
                 panic!("a receiver ended by itself: {st}");
             }
         }
-        let victim = if rng.gen_bool(0.5) {
+        let mut victim = if rng.gen_bool(0.5) {
             let i = rng.gen_range(0..senders.len());
-            let c = std::mem::replace(&mut senders[i], spawn_sender(&mut next_inst));
-            c
+            std::mem::replace(&mut senders[i], spawn_sender(&mut next_inst))
         } else {
             receiver_kills += 1;
             let i = rng.gen_range(0..receivers.len());
             std::mem::replace(&mut receivers[i], spawn_receiver())
         };
-        let mut victim = victim;
         victim.kill().unwrap(); // SIGKILL
         victim.wait().unwrap();
         done += 1;

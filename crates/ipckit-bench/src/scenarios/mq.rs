@@ -233,10 +233,8 @@ impl Stream {
     fn unix_socket() -> Stream {
         let mut s = [0; 2];
         // SAFETY: a fresh connected pair; closed in Drop.
-        assert_eq!(
-            unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, s.as_mut_ptr()) },
-            0
-        );
+        let r = unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, s.as_mut_ptr()) };
+        assert_eq!(r, 0, "socketpair failed");
         // SAFETY: dup gives each direction its own descriptors to close.
         let (a2, b2) = unsafe { (libc::dup(s[0]), libc::dup(s[1])) };
         Stream { fds: [(s[0], s[1]), (b2, a2)] }

@@ -454,7 +454,7 @@ impl MessageQueue {
         let bad = |reason: String| ObjectError::Corrupt { path: obj.path().to_path_buf(), reason };
         let g: Geometry =
             m.read_value(state + arena::GEOMETRY_AT).map_err(|e| bad(e.to_string()))?;
-        if g.nblocks == 0 || g.nblocks >= NIL || g.capacity > MAX_CAPACITY {
+        if g.nblocks == 0 || g.nblocks == NIL || g.capacity > MAX_CAPACITY {
             return Err(bad(format!("invalid geometry {g:?}")));
         }
         if arena::arena_blocks(g.capacity) > g.nblocks as u64 || g.max_message as u64 > g.capacity {
