@@ -15,16 +15,17 @@
 //! |---|---|
 //! | [`Header`](crate::ns::Header) | magic, kind, key, id, `removed` flag |
 //! | geometry | capacity, number of blocks, maximum message size: fixed at creation, checked at open |
-//! | robust mutex + control | head and tail of the message list, counts, `max_bytes`, last sender/receiver and times |
-//! | `data` wait word | futex word receivers sleep on, and a "someone sleeps" flag |
+//! | robust mutex + control | head and tail of the message list, counts, `max_bytes`, last sender/receiver and times, in-flight copies |
+//! | `data` wait word | futex word receivers sleep on, with "someone waits" and "someone sleeps" flags |
 //! | `space` wait word | the same for senders waiting for room |
-//! | links | per block, the next block of the same message |
+//! | links | per block, the next block of the same message (used only by scattered messages) |
 //! | bitmap | one bit per block: in use |
 //! | blocks | 64-byte blocks; a message is a 16-byte header (type, length, next message) and its bytes, over a chain of blocks |
 //!
-//! Blocks are found next-fit from a moving hint, so a queue used in FIFO order gets each
-//! message in one contiguous run and copies it with one `memcpy`; a fragmented arena falls
-//! back to scattered blocks. The arena has room for any content the Linux rule admits (at
+//! Blocks are found next-fit from a moving hint (reset to the front whenever the queue
+//! empties, so a lightly used queue stays in a few hot pages), so a queue used in FIFO order
+//! gets each message in one contiguous run and copies it with one `memcpy`; a fragmented
+//! arena falls back to scattered blocks chained through the links. The arena has room for any content the Linux rule admits (at
 //! most `max_bytes` bytes in at most `max_bytes` messages), so "full" means exactly what it
 //! means on Linux and never "fragmented".
 //!
@@ -38,6 +39,16 @@
 //! derived data (tail, counts, the allocation bitmap). The next locker gets
 //! [`LockError::OwnerDied`](crate::sync::LockError::OwnerDied) and rebuilds all of it by
 //! walking the list (validating every index), then marks the lock consistent.
+//!
+//! Messages of 1 KiB or more are copied without holding the lock, so that a sender and a
+//! receiver copy at the same time: a sender reserves blocks and records them, with its thread
+//! identity, in one of 8 in-flight slots of the control block; copies; then locks again to
+//! link the message. A receiver unlinks the message into a slot, copies it out, then locks
+//! again to free the blocks. The bytes in flight count against `max_bytes`. A thread killed
+//! while copying leaves a slot whose owner is dead: the repair drops such slots, and a sender
+//! that finds the queue full frees them (after a sleep slice, or at once with `try_send`)
+//! — the message is then wholly gone, never half there. With all slots busy, a copy simply
+//! happens under the lock.
 //!
 //! ## Waiting
 //!
