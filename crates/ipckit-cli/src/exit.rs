@@ -19,7 +19,6 @@ pub struct Failure {
 
 impl Failure {
     /// Exit 1: the thing asked for is absent, or would block.
-    #[allow(dead_code)] // for the object commands that report absence
     pub fn absent(message: impl Into<String>) -> anyhow::Error {
         Failure { code: 1, message: message.into() }.into()
     }

@@ -28,8 +28,20 @@ pub struct Cli {
 enum Command {
     /// A guided run of the whole system across real processes, on a temporary namespace
     Tour(cmd::tour::TourArgs),
+    /// List the IPC objects of the namespace, like ipcs
+    Ls(cmd::ls::LsArgs),
+    /// Remove an IPC object, like ipcrm
+    Rm(cmd::rm::RmArgs),
+    /// Shared memory segments
+    Shm(cmd::shm::ShmArgs),
     /// Run one of the classic problems with real processes (`--list` shows them)
     Demo(cmd::demo::DemoArgs),
+    /// Deadlock detection (matrix algorithm), the banker's algorithm, resource graphs
+    Deadlock(cmd::deadlock::DeadlockArgs),
+    /// Sockets: the echo server and client over TCP or UDP (loopback by default)
+    Net(cmd::net::NetArgs),
+    /// Run every IPC mechanism between two processes and print the course's comparison table
+    Compare(cmd::compare::CompareArgs),
     /// Message queues: create, send, receive by type, stat (msgget, msgsnd, msgrcv, msgctl)
     Mq(cmd::mq::MqArgs),
     /// Internal: a role played by a child process of a demo or of the tour
@@ -49,6 +61,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Tour(a) => cmd::tour::run(&ctx, a),
         Command::Demo(a) => cmd::demo::run(&ctx, a),
+        Command::Ls(a) => cmd::ls::run(&ctx, a),
+        Command::Rm(a) => cmd::rm::run(&ctx, a),
+        Command::Shm(a) => cmd::shm::run(&ctx, a),
+        Command::Deadlock(a) => cmd::deadlock::run(&ctx, a),
+        Command::Net(a) => cmd::net::run(&ctx, a),
+        Command::Compare(a) => cmd::compare::run(&ctx, a),
         Command::Mq(a) => cmd::mq::run(&ctx, a),
         Command::Child(a) => cmd::child::run(&ctx, a),
     }
@@ -57,10 +75,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help, --version: not errors.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line on stderr, like every other error.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("ipckit: {} (see --help)", first.trim_start_matches("error: "));
+            return ExitCode::from(2);
         }
     };
     match run(cli) {

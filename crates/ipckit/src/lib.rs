@@ -10,10 +10,14 @@
 //!
 //! | module | what lives there |
 //! |---|---|
-//! | [`sys`] | the only place that calls the OS: futex wait/wake, process identity and liveness, clocks |
+//! | [`sys`] | the only place that calls the OS: futex wait/wake, process identity and liveness, clocks, file descriptors (pipes, FIFOs, `poll`) |
 //! | [`shm`] | the [`ShmSafe`](shm::ShmSafe) marker for types that may live in a shared mapping |
 //! | [`ns`] | the namespace: a directory that is the table of IPC objects; keys, ids, headers, two-phase creation |
+//! | [`transport`] | the [`Sender`](transport::Sender) / [`Receiver`](transport::Receiver) traits every message transport implements |
+//! | [`pipe`] | anonymous [`Pipe`](pipe::Pipe)s and [`NamedPipe`](pipe::NamedPipe)s (FIFOs): inheritance, capacity, blocking and non-blocking opens |
+//! | [`net`] | length-prefixed messages over byte streams ([`Framed`](net::Framed): pipes, Unix and TCP sockets) and datagrams ([`Datagrams`](net::Datagrams): UDP, Unix datagram) |
 //! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff) |
+//! | [`deadlock`] | the matrix detection algorithm, resource-allocation graphs, the banker's algorithm (pure, no OS calls) |
 //! | [`mq`] | System V style message queues: typed messages, selection by type, crash-safe |
 //!
 //! ## Example: a robust mutex
@@ -29,9 +33,13 @@
 #![warn(missing_docs)]
 
 mod atomic;
+pub mod deadlock;
 #[cfg(not(loom))]
 pub mod mq;
+pub mod net;
 pub mod ns;
+pub mod pipe;
 pub mod shm;
 pub mod sync;
 pub mod sys;
+pub mod transport;

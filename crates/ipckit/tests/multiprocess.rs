@@ -8,79 +8,26 @@ use ipckit::shm::{Mapping, ShmSafe};
 use ipckit::sync::{Event, EventMode, LockError, Mutex, Semaphore};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const LIMIT: Duration = Duration::from_secs(60);
+mod support;
+
+use support::{scratch, spawn, wait_ok};
 
 fn main() {
-    if let Ok(role) = std::env::var("IPCKIT_TEST_ROLE") {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        child(&role, &args);
-        return;
-    }
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let tests: &[(&str, fn())] = &[
-        ("mutex_counter_4_processes", mutex_counter_4_processes),
-        ("prodcons_three_semaphores", prodcons_three_semaphores),
-        ("pingpong_alternates", pingpong_alternates),
-        ("owner_killed_gives_owner_died", owner_killed_gives_owner_died),
-        ("sleeping_waiter_sees_owner_death", sleeping_waiter_sees_owner_death),
-        ("event_orders_sections_across_processes", event_orders_sections_across_processes),
-    ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, f) in tests {
-        if !filter.is_empty() && !filter.iter().any(|p| name.contains(p.as_str())) {
-            continue;
-        }
-        let t = Instant::now();
-        let r = std::panic::catch_unwind(f);
-        match r {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:.2?})", t.elapsed());
-            }
-            Err(_) => {
-                failed += 1;
-                println!("test {name} ... FAILED");
-            }
-        }
-    }
-    println!("\n{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
-}
-
-/// A scratch directory on tmpfs, removed at the end of the test.
-fn scratch() -> tempfile::TempDir {
-    let b = tempfile::Builder::new().prefix("ipckit-mp-").tempdir_in("/dev/shm");
-    b.or_else(|_| tempfile::tempdir()).unwrap()
-}
-
-fn spawn(role: &str, args: &[&str]) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(args)
-        .env("IPCKIT_TEST_ROLE", role)
-        .spawn()
-        .unwrap()
-}
-
-fn wait_ok(mut c: Child) {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        if let Some(st) = c.try_wait().unwrap() {
-            assert!(st.success(), "child failed: {st}");
-            return;
-        }
-        if Instant::now() > deadline {
-            let _ = c.kill();
-            let _ = c.wait();
-            panic!("child timed out");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    support::main(
+        &[
+            ("mutex_counter_4_processes", mutex_counter_4_processes),
+            ("prodcons_three_semaphores", prodcons_three_semaphores),
+            ("pingpong_alternates", pingpong_alternates),
+            ("owner_killed_gives_owner_died", owner_killed_gives_owner_died),
+            ("sleeping_waiter_sees_owner_death", sleeping_waiter_sees_owner_death),
+            ("event_orders_sections_across_processes", event_orders_sections_across_processes),
+        ],
+        child,
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -257,9 +204,7 @@ fn pingpong_alternates() {
     let kids: Vec<_> = ["ping", "pong"]
         .iter()
         .map(|role| {
-            Command::new(std::env::current_exe().unwrap())
-                .args([path_str(&p), "1000"])
-                .env("IPCKIT_TEST_ROLE", role)
+            support::command(role, &[path_str(&p), "1000"])
                 .stdout(Stdio::from(out.try_clone().unwrap()))
                 .spawn()
                 .unwrap()

@@ -1,8 +1,11 @@
 //! The benchmark scenarios. Each module measures ipckit next to its peers.
 
+mod deadlock;
 mod mq;
 mod mutex;
+mod pipe_vs_socket;
 mod sem_pingpong;
+mod shm_attach;
 
 use crate::harness::Report;
 
@@ -30,6 +33,26 @@ pub fn all() -> Vec<Scenario> {
             name: "sem-pingpong",
             about: "round trip between two processes: ipckit Semaphore, sem_t, SysV semop, pipes",
             run: sem_pingpong::run,
+        },
+        Scenario {
+            name: "shm-attach",
+            about: "segment create+attach+detach, and attach of an existing one, vs System V shm",
+            run: shm_attach::run,
+        },
+        Scenario {
+            name: "deadlock-detect",
+            about: "matrix detection, 1000x10 / 10000x100 / 100000x10: ipckit vs the textbook rescan",
+            run: deadlock::detect_bench,
+        },
+        Scenario {
+            name: "graph-cycles",
+            about: "resource-allocation graph with 1,000,000 edges: cycles and deadlocked processes",
+            run: deadlock::graph_bench,
+        },
+        Scenario {
+            name: "pipe-vs-socket",
+            about: "framed messages between two processes: pipe pair, Unix stream, TCP, UDP (64 B round trip, 4 KiB throughput)",
+            run: pipe_vs_socket::run,
         },
         Scenario {
             name: "mq-rtt-64",

@@ -26,20 +26,32 @@ pub fn run(ctx: &Context, a: ChildArgs) -> anyhow::Result<ExitCode> {
         "pingpong" => super::demo::pingpong::child(ctx, &args)?,
         "prodcons" => super::demo::prodcons::child(ctx, &args)?,
         "counter" => super::demo::counter::child(ctx, &args)?,
+        "pipe" => super::demo::pipe::child(ctx, &args)?,
+        "fifo-writer" => super::demo::fifo::writer(ctx, &args)?,
+        "fifo-reader" => super::demo::fifo::reader(ctx, &args)?,
+        "compare" => super::compare::child(ctx, &args)?,
+        "lock-two" => super::deadlock::lock_two_child(ctx, &args)?,
         role @ ("mq-sender" | "mq-receiver") => super::mq::child(ctx, role, &args)?,
         other => bail!("unknown child role {other:?}"),
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// A `Command` that runs this binary as `__child ROLE ARGS...` in the same namespace.
-pub fn command(ctx: &Context, role: &str, args: &[&str]) -> anyhow::Result<Command> {
+/// A `Command` that runs this binary (`ipckit ARGS...`) in the same namespace.
+pub fn ipckit(ctx: &Context, args: &[&str]) -> anyhow::Result<Command> {
     let exe = std::env::current_exe().context("cannot find the ipckit executable")?;
     let mut c = Command::new(exe);
-    c.arg("__child").arg(role).args(args);
+    c.args(args);
     if let Some(dir) = &ctx.dir {
         c.env("IPCKIT_DIR", dir);
     }
+    Ok(c)
+}
+
+/// A `Command` that runs this binary as `__child ROLE ARGS...` in the same namespace.
+pub fn command(ctx: &Context, role: &str, args: &[&str]) -> anyhow::Result<Command> {
+    let mut c = ipckit(ctx, &["__child", role])?;
+    c.args(args);
     Ok(c)
 }
 

@@ -12,10 +12,11 @@
 //! `--timeout` finds no message or no room; 2 on bad input (a type below 1, a message too
 //! long without `--truncate`, a bad key or mode) and any other error.
 
+use super::objects::{namespace, object_error as object_failure, parse_mode};
 use crate::Context;
 use crate::exit::Failure;
 use ipckit::mq::{MessageQueue, QueueConfig, RecvError, Selector, SendError, Wait};
-use ipckit::ns::{CreateMode, Key, Namespace, ObjectError};
+use ipckit::ns::{CreateMode, Key, ObjectError};
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -109,27 +110,6 @@ struct StatArgs {
     /// Print JSON
     #[arg(long)]
     json: bool,
-}
-
-fn parse_mode(s: &str) -> Result<u32, String> {
-    let m = u32::from_str_radix(s.trim_start_matches("0o"), 8)
-        .map_err(|_| format!("invalid mode {s:?}: write octal digits, like 600"))?;
-    if m > 0o777 {
-        return Err(format!("mode {s} has bits beyond 777"));
-    }
-    Ok(m)
-}
-
-fn namespace(ctx: &Context) -> anyhow::Result<Namespace> {
-    match &ctx.dir {
-        Some(d) => Namespace::at(d),
-        None => Namespace::from_env(),
-    }
-    .map_err(object_failure)
-}
-
-fn object_failure(e: ObjectError) -> anyhow::Error {
-    if e.is_absent() { Failure::absent(e.to_string()) } else { Failure::bad_input(e.to_string()) }
 }
 
 fn open(ctx: &Context, key: Key) -> anyhow::Result<MessageQueue> {

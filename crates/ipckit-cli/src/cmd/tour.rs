@@ -90,6 +90,61 @@ pub const STEPS: &[Step] = &[
         },
     },
     Step {
+        name: "shm",
+        title: "Shared memory segments: the namespace is the table",
+        story: "A segment is created by key in the tour's namespace (a directory of object \
+                files on tmpfs). One process (`ipckit shm write`) writes into it and exits; an \
+                unrelated process (`ipckit shm read`) attaches it later and reads the same \
+                bytes: the segment outlives its writer, as System V's do. `ipckit ls` lists it \
+                the way `ipcs` would.",
+        run: shm_step,
+    },
+    Step {
+        name: "pipes",
+        title: "Pipes: anonymous between relatives, named between strangers",
+        story: "A pipe is a one-way byte channel with a bounded buffer in the kernel: the \
+                reader waits while it is empty, the writer while it is full, so the pipe \
+                synchronizes the two by itself. An anonymous pipe has no name: a parent makes \
+                it and its child inherits the read end. A named pipe (FIFO) has a path, so two \
+                unrelated processes meet there; opening one end waits for the other, and a \
+                non-blocking open for writing with no reader fails with ENXIO. ipckit frames \
+                the byte stream into messages (a length, then the bytes).",
+        run: |ctx| {
+            demo::pipe::run(ctx, demo::pipe::Args { messages: 3 })?;
+            println!();
+            demo::fifo::run(ctx, demo::fifo::Args { messages: 3 })
+        },
+    },
+    Step {
+        name: "sockets",
+        title: "Sockets: the echo server over TCP and UDP",
+        story: "Sockets also cross machines (here they stay on loopback). TCP is \
+                connection-oriented: connect, then a reliable byte stream. UDP is \
+                connectionless: each message is one datagram, which may be lost. An echo \
+                server in its own process sends every message back. A blocking receive waits \
+                for data; on a non-blocking socket the same call returns WouldBlock (EAGAIN) \
+                at once.",
+        run: |ctx| demo::sockets::run(ctx, demo::sockets::Args {}),
+    },
+    Step {
+        name: "deadlock",
+        title: "Deadlock: detection and avoidance",
+        story: "Coffman (1971): a deadlock needs four conditions at once: mutual exclusion \
+                (a resource is held by one process), hold and wait (holding, a process asks for \
+                more), no preemption (only the holder gives it back) and circular wait (a cycle \
+                of processes, each waiting for the next). With several instances per resource \
+                the course detects it with the vectors E (existing) and A (available) and the \
+                matrices C (allocation) and R (request): let every process whose request fits \
+                in A finish and give back what it holds; whoever is left is deadlocked. The \
+                banker avoids deadlock instead: it grants a request only if some order still \
+                lets every process reach its declared maximum (a safe state). Last, a real \
+                deadlock between two processes on two ipckit mutexes, found live.",
+        run: |ctx| {
+            super::deadlock::tour_step()?;
+            super::deadlock::live_demo(ctx)
+        },
+    },
+    Step {
         name: "mq",
         title: "Message queues: typed messages that outlive their sender",
         story: "A process creates a System V style message queue, sends five typed messages \
@@ -100,6 +155,34 @@ pub const STEPS: &[Step] = &[
         run: super::mq::tour,
     },
 ];
+
+fn shm_step(ctx: &Context) -> anyhow::Result<()> {
+    use super::child;
+    let run = |args: &[&str]| -> anyhow::Result<Vec<u8>> {
+        let out = child::ipckit(ctx, args)?.output().context("cannot run ipckit")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "ipckit {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(out.stdout)
+    };
+    println!("$ ipckit shm create --key 0x1234 --size 4096");
+    let id = run(&["shm", "create", "--key", "0x1234", "--size", "4096"])?;
+    println!("{}", String::from_utf8_lossy(&id).trim());
+    println!("$ ipckit shm write --key 0x1234 'Hello from process A'      # process A, then exits");
+    run(&["shm", "write", "--key", "0x1234", "Hello from process A"])?;
+    println!("$ ipckit shm read --key 0x1234 --len 20                       # process B, later");
+    let text = run(&["shm", "read", "--key", "0x1234", "--len", "20"])?;
+    println!("{}", String::from_utf8_lossy(&text));
+    anyhow::ensure!(text == b"Hello from process A", "process B read other bytes");
+    println!("$ ipckit ls shm");
+    print!("{}", String::from_utf8_lossy(&run(&["ls", "shm"])?));
+    println!("$ ipckit rm shm --key 0x1234");
+    run(&["rm", "shm", "--key", "0x1234"])?;
+    Ok(())
+}
 
 /// Runs `ipckit tour`.
 /// The tour always works in a temporary namespace of its own, whatever `--dir` says.

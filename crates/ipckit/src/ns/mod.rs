@@ -31,6 +31,7 @@
 mod header;
 mod key;
 mod object;
+pub mod waits;
 
 pub use header::{Header, LAYOUT_VERSION, MAGIC};
 pub use key::{Key, ParseKeyError};
@@ -327,6 +328,19 @@ impl Namespace {
                 "a private object has no key to look it up by: use its id".into(),
             ));
         }
-        Entry::read(&self.path_of(kind, key), kind)
+        Entry::read(&self.path_of(kind, key), kind).map_err(|e| match e {
+            ObjectError::NotFound { kind, .. } => {
+                ObjectError::NotFound { kind, what: format!("key {key}") }
+            }
+            e => e,
+        })
     }
+}
+
+/// A private namespace in a temporary directory, for unit tests.
+#[cfg(all(test, not(loom)))]
+pub(crate) fn test_namespace() -> (tempfile::TempDir, Namespace) {
+    let d = tempfile::tempdir().unwrap();
+    let ns = Namespace::at(&d.path().join("ns")).unwrap();
+    (d, ns)
 }

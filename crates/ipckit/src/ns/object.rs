@@ -420,11 +420,7 @@ impl Drop for TempGuard<'_> {
 mod tests {
     use super::*;
 
-    fn ns() -> (tempfile::TempDir, Namespace) {
-        let d = tempfile::tempdir().unwrap();
-        let ns = Namespace::at(&d.path().join("ns")).unwrap();
-        (d, ns)
-    }
+    use crate::ns::test_namespace as ns;
 
     fn make(ns: &Namespace, key: Key, how: CreateMode) -> Result<(ObjectFile, bool), ObjectError> {
         ObjectFile::obtain(ns, ObjectKind::Shm, key, how, 0o600, 64, |_, _| Ok(()))

@@ -64,7 +64,15 @@ impl Mapping {
             .mode(mode)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)?;
-        file.set_len(len as u64)?;
+        let sized = file.set_len(len as u64).and_then(|()| {
+            // Reserve the memory now: a full tmpfs then fails here with ENOSPC instead of
+            // killing a later writer with SIGBUS.
+            crate::sys::allocate(&file, len as u64)
+        });
+        if let Err(e) = sized {
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
         Self::from_file(file)
     }
 

@@ -1,4 +1,7 @@
-//! What may live in memory shared between processes.
+//! Shared memory: what may live in it ([`ShmSafe`]), file mappings ([`Mapping`]), and
+//! System V style shared memory segments in a namespace ([`Segment`]).
+//!
+//! ## What may live in memory shared between processes
 //!
 //! A mapping shared by several processes is read and written by code that the compiler of
 //! this process never saw, possibly built from another version of ipckit, possibly hostile.
@@ -35,7 +38,7 @@ macro_rules! impl_shm_safe {
 }
 impl_shm_safe!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
 
-#[cfg(not(loom))]
+// std's atomics (also under loom: these are the real ones, used in mappings).
 mod atomics {
     use super::ShmSafe;
     use std::sync::atomic::*;
@@ -59,4 +62,6 @@ mod atomics {
 unsafe impl<T: ShmSafe, const N: usize> ShmSafe for [T; N] {}
 
 mod mapping;
+mod segment;
 pub use mapping::{Mapping, MappingError};
+pub use segment::{AccessError, Attachment, DATA_OFFSET, MAX_SIZE, Segment, SegmentStat};

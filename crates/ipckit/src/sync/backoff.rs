@@ -178,6 +178,25 @@ pub const PROBE_EVERY: u32 = 64;
 #[cfg(not(loom))]
 const PROBE_NS: u32 = 1_000;
 
+/// Sleeps on `word` while it holds `expected`, until `deadline` (`None`: no limit). Returns
+/// `false` without sleeping when the deadline has passed. Wake-ups may be spurious: callers
+/// re-check their condition in a loop.
+pub(crate) fn futex_wait_until(
+    word: &crate::atomic::AtomicU32,
+    expected: u32,
+    deadline: Option<std::time::Instant>,
+) -> bool {
+    let timeout = match deadline {
+        None => None,
+        Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+            Some(left) if !left.is_zero() => Some(left),
+            _ => return false,
+        },
+    };
+    crate::sys::futex_wait(word, expected, timeout);
+    true
+}
+
 /// How long a lock waiter spins before it sleeps.
 pub(crate) const LOCK_SPIN: Duration = Duration::from_micros(5);
 /// How long a signal waiter (semaphore, event, condition) spins before it sleeps: about the

@@ -10,7 +10,7 @@
 //! `arrived` to 0 and then bumps `generation` (release), so no party of the next round can
 //! count itself into the old one.
 
-use super::backoff::{SIGNAL_SPIN, spin_until};
+use super::backoff::{SIGNAL_SPIN, futex_wait_until, spin_until};
 use crate::atomic::{AtomicU32, Ordering, dekker_point};
 use crate::shm::ShmSafe;
 use crate::sys;
@@ -106,14 +106,9 @@ impl Barrier {
             if moved() {
                 break true;
             }
-            let timeout = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => break self.withdraw(gen_),
-                },
-            };
-            sys::futex_wait(&self.generation, gen_, timeout);
+            if !futex_wait_until(&self.generation, gen_, deadline) {
+                break self.withdraw(gen_);
+            }
         };
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
         passed.then_some(BarrierWaitResult(false))

@@ -11,7 +11,7 @@
 //! | `sleepers` | threads about to sleep or sleeping; `set` wakes only when non-zero |
 //! | `mode` | 0 manual-reset, 1 auto-reset; fixed at creation |
 
-use super::backoff::{SIGNAL_SPIN, spin_until};
+use super::backoff::{SIGNAL_SPIN, futex_wait_until, spin_until};
 use crate::atomic::{AtomicU32, Ordering, dekker_point};
 use crate::shm::ShmSafe;
 use crate::sys;
@@ -133,14 +133,9 @@ impl Event {
             if self.try_wait() {
                 break true;
             }
-            let timeout = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => break false,
-                },
-            };
-            sys::futex_wait(&self.state, 0, timeout);
+            if !futex_wait_until(&self.state, 0, deadline) {
+                break false;
+            }
         };
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
         passed

@@ -105,6 +105,14 @@ impl RawMutex {
         (tid != 0 && w != NOT_RECOVERABLE).then_some(tid)
     }
 
+    /// The owner's thread id if `word` is a value a *waiter* sleeps on (an owner and the
+    /// `WAITERS` bit): for detectors that find a thread asleep on a word and ask whether it
+    /// is a mutex, and whose.
+    pub fn owner_of_waited_word(word: u32) -> Option<u32> {
+        let tid = word & TID_MASK;
+        (word & WAITERS != 0 && tid != 0 && tid != NOT_RECOVERABLE).then_some(tid)
+    }
+
     #[inline]
     fn me() -> ProcessId {
         #[cfg(loom)]
@@ -144,6 +152,20 @@ impl RawMutex {
             // the id's absence proves death.
             !ProcessId { pid: tid, start_time: 0 }.is_alive()
         }
+    }
+
+    /// The fast path: `0 → tid` in one compare-and-swap.
+    #[inline]
+    fn try_lock_fast(&self) -> bool {
+        let me = Self::me();
+        // Acquire: pairs with the Release in `unlock`, so the previous critical section
+        // happens-before ours.
+        let won =
+            self.word.compare_exchange(0, me.pid, Ordering::Acquire, Ordering::Relaxed).is_ok();
+        if won {
+            self.acquired(me);
+        }
+        won
     }
 
     /// Takes over a lock whose owner died; `seen` is the exact word observed.
@@ -242,11 +264,7 @@ unsafe impl RawLock for RawMutex {
 
     #[inline]
     fn lock(&self) -> Result<Acquired, RawLockError> {
-        let me = Self::me();
-        // Acquire: pairs with the Release in `unlock`, so the previous critical section
-        // happens-before ours.
-        if self.word.compare_exchange(0, me.pid, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-            self.acquired(me);
+        if self.try_lock_fast() {
             return Ok(Acquired::Clean);
         }
         self.lock_contended(None)
@@ -282,9 +300,7 @@ unsafe impl RawLock for RawMutex {
     }
 
     fn lock_timeout(&self, timeout: Duration) -> Result<Acquired, RawLockError> {
-        let me = Self::me();
-        if self.word.compare_exchange(0, me.pid, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-            self.acquired(me);
+        if self.try_lock_fast() {
             return Ok(Acquired::Clean);
         }
         self.lock_contended(Some(Instant::now() + timeout))

@@ -18,7 +18,7 @@
 //! it is then a lock that any thread or process may release (unlike a mutex, which only its
 //! owner may unlock) — the tool for signaling "B may go on" between processes.
 
-use super::backoff::{SIGNAL_SPIN, spin_until};
+use super::backoff::{SIGNAL_SPIN, futex_wait_until, spin_until};
 use crate::atomic::{AtomicU32, Ordering, dekker_point};
 use crate::shm::ShmSafe;
 use crate::sys;
@@ -148,14 +148,9 @@ impl Semaphore {
                 }
                 continue;
             }
-            let timeout = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => break false,
-                },
-            };
-            sys::futex_wait(&self.count, c, timeout);
+            if !futex_wait_until(&self.count, c, deadline) {
+                break false;
+            }
         };
         let prev = self.sleepers.fetch_sub(1, Ordering::SeqCst);
         if prev & SLEEPER_MASK == 1 && prev & WANTS_MANY != 0 {

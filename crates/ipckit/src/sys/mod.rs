@@ -10,17 +10,29 @@
 //!   the kernel has reused is not mistaken for the old process.
 //! * [`current_tid`]: the calling thread's id, cached per thread and refreshed after `fork`.
 //! * [`monotonic_now`]: the monotonic clock.
+//! * File descriptors: [`pipe2`], [`mkfifo`], [`open`], descriptor flags
+//!   ([`set_nonblocking`], [`set_inheritable`]), pipe capacity ([`pipe_capacity`],
+//!   [`set_pipe_capacity`]) and readiness ([`poll_fd`]).
 
 #![allow(unsafe_code)] // SAFETY obligations are documented at each block.
 
+mod fd;
+mod file;
 mod futex;
 mod process;
+mod sleepers;
 
+pub use fd::{
+    Readiness, is_fifo, is_inheritable, is_nonblocking, mkfifo, open, pipe_capacity, pipe2,
+    poll_fd, set_inheritable, set_nonblocking, set_pipe_capacity,
+};
+pub use file::{allocate, count_flocks, lock_shared};
 pub use futex::{FutexWait, futex_wait, futex_wake};
 pub use process::{
     Liveness, ProcessId, cpus_available, cpus_online, current_pid, current_tid, current_uid,
-    liveness,
+    liveness, thread_group_of,
 };
+pub use sleepers::{FutexSleeper, futex_sleepers};
 
 use std::time::Duration;
 
@@ -31,6 +43,12 @@ use std::time::Duration;
 #[doc(alias = "clock_gettime")]
 pub fn monotonic_now() -> Duration {
     process::monotonic_now()
+}
+
+/// The name of user `uid` (`getpwuid_r`), if it has one.
+#[doc(alias = "getpwuid_r")]
+pub fn user_name(uid: u32) -> Option<String> {
+    process::user_name(uid)
 }
 
 /// Wall-clock time in whole seconds since the Unix epoch, as System V stores its `*_time`

@@ -213,11 +213,32 @@ fn current_tid_slow() -> u32 {
     tid
 }
 
+/// The process (thread group) that thread `tid` belongs to, from `/proc/TID/status`.
+pub fn thread_group_of(tid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    text.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|v| v.trim().parse().ok())
+}
+
 /// The calling process's real user id.
 #[doc(alias = "getuid")]
 pub fn current_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }
+}
+
+pub(super) fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: passwd is plain data, zeroed is valid; getpwuid_r writes the entry into `pw`
+    // and its strings into `buf` (whose length we pass), and sets `result` to &pw or null.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let r = libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut result);
+        if r != 0 || result.is_null() || pw.pw_name.is_null() {
+            return None;
+        }
+        Some(std::ffi::CStr::from_ptr(pw.pw_name).to_string_lossy().into_owned())
+    }
 }
 
 /// The calling process's id.

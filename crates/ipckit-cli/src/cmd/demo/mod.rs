@@ -6,8 +6,11 @@
 //! hold, so the tests can run the demos as they are.
 
 pub mod counter;
+pub mod fifo;
 pub mod pingpong;
+pub mod pipe;
 pub mod prodcons;
+pub mod sockets;
 
 use crate::Context;
 use anyhow::Context as _;
@@ -35,6 +38,12 @@ pub enum Demo {
     Prodcons(prodcons::Args),
     /// Processes increment one counter in shared memory: lost updates without a lock, none with
     Counter(counter::Args),
+    /// A parent writes messages into an anonymous pipe; its child inherits the read end
+    Pipe(pipe::Args),
+    /// Two unrelated processes meet at a named pipe (FIFO) by its path
+    Fifo(fifo::Args),
+    /// The echo server and client over TCP and UDP, blocking and non-blocking
+    Sockets(sockets::Args),
 }
 
 /// Runs `ipckit demo`.
@@ -51,6 +60,9 @@ pub fn run(ctx: &Context, a: DemoArgs) -> anyhow::Result<ExitCode> {
         Demo::Pingpong(a) => pingpong::run(ctx, a)?,
         Demo::Prodcons(a) => prodcons::run(ctx, a)?,
         Demo::Counter(a) => counter::run(ctx, a)?,
+        Demo::Pipe(a) => pipe::run(ctx, a)?,
+        Demo::Fifo(a) => fifo::run(ctx, a)?,
+        Demo::Sockets(a) => sockets::run(ctx, a)?,
     }
     Ok(ExitCode::SUCCESS)
 }
