@@ -16,7 +16,6 @@ use crate::harness::{
 };
 use ipckit::mq::{MessageQueue, QueueConfig, Selector, Wait};
 use ipckit::ns::{CreateMode, Key, Namespace};
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -38,7 +37,6 @@ trait Channel {
 struct Ipckit {
     q: MessageQueue,
     _dir: tempfile::TempDir,
-    buf: RefCell<Vec<u8>>,
 }
 
 impl Ipckit {
@@ -53,7 +51,7 @@ impl Ipckit {
         let (q, _) =
             MessageQueue::obtain(&ns, Key::PRIVATE, CreateMode::CreateExclusive, 0o600, config)
                 .expect("queue");
-        Ipckit { q, _dir: dir, buf: RefCell::new(Vec::with_capacity(8192)) }
+        Ipckit { q, _dir: dir }
     }
 }
 
@@ -62,12 +60,14 @@ impl Channel for Ipckit {
         self.q.send(dir as i64 + 1, &msg[TYPE_LEN..]).expect("send");
     }
     fn recv(&self, dir: usize, msg: &mut Vec<u8>) {
-        let mut b = self.buf.borrow_mut();
-        let n = msg.len() - TYPE_LEN;
         self.q
-            .recv_into(Selector::Type(dir as i64 + 1), &mut b, n, false, Wait::Block)
+            .recv_into_slice(
+                Selector::Type(dir as i64 + 1),
+                &mut msg[TYPE_LEN..],
+                false,
+                Wait::Block,
+            )
             .expect("recv");
-        msg[TYPE_LEN..].copy_from_slice(&b);
     }
 }
 

@@ -117,6 +117,14 @@ const SPIN: Duration = Duration::from_micros(30);
 /// same time.
 const OUTSIDE_LOCK: usize = 1024;
 
+/// Where a receive puts the bytes.
+enum Out<'b> {
+    /// A growable buffer, resized to the message.
+    Vec(&'b mut Vec<u8>),
+    /// The caller's slice, at least as long as the message (or truncation was asked for).
+    Slice(&'b mut [u8]),
+}
+
 /// How [`MessageQueue::wait_change`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Waited {
@@ -706,8 +714,8 @@ impl MessageQueue {
         c.tail = first;
         c.messages += 1;
         c.used_bytes += len as u64;
-        c.last_send_pid = current_pid();
-        c.last_send_time = sys::unix_time_secs_coarse();
+        set_if_changed(&mut c.last_send_pid, current_pid());
+        set_if_changed(&mut c.last_send_time, sys::unix_time_secs_coarse());
         Ok(self.bump(arena::DATA_WAIT_AT))
     }
 
@@ -802,6 +810,30 @@ impl MessageQueue {
         truncate: bool,
         wait: Wait,
     ) -> Result<i64, RecvError> {
+        self.receive(selector, Out::Vec(buf), max_len, truncate, wait).map(|(t, _)| t)
+    }
+
+    /// Like [`recv_with`](Self::recv_with) with `max_len = buf.len()`, into the caller's
+    /// buffer (as `msgrcv` does): returns the type and the number of bytes written.
+    pub fn recv_into_slice(
+        &self,
+        selector: Selector,
+        buf: &mut [u8],
+        truncate: bool,
+        wait: Wait,
+    ) -> Result<(i64, usize), RecvError> {
+        let max_len = buf.len();
+        self.receive(selector, Out::Slice(buf), max_len, truncate, wait)
+    }
+
+    fn receive(
+        &self,
+        selector: Selector,
+        mut out: Out<'_>,
+        max_len: usize,
+        truncate: bool,
+        wait: Wait,
+    ) -> Result<(i64, usize), RecvError> {
         selector.validate().map_err(RecvError::InvalidType)?;
         if !self.writable() {
             return Err(RecvError::PermissionDenied);
@@ -815,7 +847,7 @@ impl MessageQueue {
                 return Err(RecvError::Removed);
             }
             if let Some(found) = self.select(&c, selector).map_err(recv_fault)? {
-                return self.dequeue(c, found, buf, max_len, truncate);
+                return self.dequeue(c, found, &mut out, max_len, truncate);
             }
             if wait == Wait::NoWait {
                 return Err(RecvError::NoMessage);
@@ -870,10 +902,10 @@ impl MessageQueue {
         &'q self,
         mut c: MutexGuard<'q, Control>,
         (prev, cur): (u32, u32),
-        buf: &mut Vec<u8>,
+        out: &mut Out<'_>,
         max_len: usize,
         truncate: bool,
-    ) -> Result<i64, RecvError> {
+    ) -> Result<(i64, usize), RecvError> {
         let m = self.obj.mapping();
         let a = &self.arena;
         let (mtype, len, next) = a.read_header(m, cur).map_err(recv_fault)?;
@@ -881,10 +913,16 @@ impl MessageQueue {
             return Err(RecvError::TooBig { len, max: max_len });
         }
         let take = len.min(max_len);
-        // Grows (zero-filling) only past what earlier calls left: a reused buffer is not
-        // cleared and refilled on every message.
-        buf.resize(take, 0);
-        let copy_out = |buf: &mut Vec<u8>| {
+        let buf: &mut [u8] = match out {
+            // Grows (zero-filling) only past what earlier calls left: a reused buffer is not
+            // cleared and refilled on every message.
+            Out::Vec(v) => {
+                v.resize(take, 0);
+                &mut v[..]
+            }
+            Out::Slice(s) => &mut s[..take],
+        };
+        let copy_out = |buf: &mut [u8]| {
             a.runs(m, cur, len, take, |at, r| {
                 m.read(at, &mut buf[r]).expect("runs stay inside the arena");
             })
@@ -914,7 +952,7 @@ impl MessageQueue {
         if wake {
             sys::futex_wake(&arena::wait_word(m, a.state, arena::SPACE_WAIT_AT).seq, u32::MAX);
         }
-        Ok(mtype)
+        Ok((mtype, take))
     }
 
     /// Under the lock: unlinks the message `cur` (after `prev`, before `next`) with one store
@@ -940,8 +978,8 @@ impl MessageQueue {
         if c.messages == 0 {
             c.alloc_hint = 0; // start again at the front: the same few pages stay hot
         }
-        c.last_recv_pid = current_pid();
-        c.last_recv_time = sys::unix_time_secs_coarse();
+        set_if_changed(&mut c.last_recv_pid, current_pid());
+        set_if_changed(&mut c.last_recv_time, sys::unix_time_secs_coarse());
         Ok(())
     }
 
@@ -1073,6 +1111,15 @@ impl MessageQueue {
     fn object_fault(&self, f: Fault) -> ObjectError {
         let Fault::Corrupt(reason) = f;
         ObjectError::Corrupt { path: self.path().to_path_buf(), reason }
+    }
+}
+
+/// Writes `v` only if it differs: a cache line that both processes only read stays in both
+/// caches, where a store (even of the same value) would pull it away from the other core.
+#[inline]
+fn set_if_changed<T: PartialEq>(slot: &mut T, v: T) {
+    if *slot != v {
+        *slot = v;
     }
 }
 

@@ -129,6 +129,24 @@ fn too_long_stays_queued_unless_truncated() {
 }
 
 #[test]
+fn receive_into_a_slice() {
+    let (_d, ns) = ns();
+    let q = MessageQueue::create(&ns, Key(1), 0o600).unwrap();
+    q.send(3, b"abcdef").unwrap();
+    let mut small = [0u8; 4];
+    assert_eq!(
+        q.recv_into_slice(Selector::Any, &mut small, false, Wait::NoWait),
+        Err(RecvError::TooBig { len: 6, max: 4 })
+    );
+    let mut big = [0u8; 16];
+    assert_eq!(q.recv_into_slice(Selector::Any, &mut big, false, Wait::NoWait), Ok((3, 6)));
+    assert_eq!(&big[..6], b"abcdef");
+    q.send(3, b"abcdef").unwrap();
+    assert_eq!(q.recv_into_slice(Selector::Type(3), &mut small, true, Wait::NoWait), Ok((3, 4)));
+    assert_eq!(&small, b"abcd");
+}
+
+#[test]
 fn too_big_messages_are_refused() {
     let (_d, ns) = ns();
     let q = MessageQueue::create(&ns, Key(1), 0o600).unwrap();
