@@ -263,3 +263,13 @@ fn live_finds_a_two_process_mutex_deadlock() {
     assert!(o.stdout.contains("cycle: P"), "{}", o.stdout);
     assert!(o.stdout.contains("mutex@shm#"), "{}", o.stdout);
 }
+
+#[test]
+fn philosophers_deadlock_is_detected_live_then_cured() {
+    let o = ipckit(&["demo", "philosophers", "--meals", "2"]);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("deadlock: all 5 philosophers"), "{}", o.stdout);
+    let cycle = o.stdout.lines().find(|l| l.trim_start().starts_with("cycle: ")).expect("a cycle");
+    assert_eq!(cycle.matches("-> P").count(), 5, "five processes on the cycle: {cycle}");
+    assert!(o.stdout.contains("every philosopher ate 2 times; no deadlock"), "{}", o.stdout);
+}

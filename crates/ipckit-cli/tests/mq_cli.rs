@@ -142,3 +142,40 @@ fn tour_step_mq_runs() {
     assert!(out.contains("urgent first (type 2)"), "{out}");
     assert!(out.contains("queue removed"), "{out}");
 }
+
+#[test]
+fn ls_shows_the_queue_and_rm_wakes_a_blocked_receiver() {
+    let ns = Ns::new();
+    ns.expect(0, &["mq", "create", "--key", "0x77"]);
+    ns.expect(0, &["mq", "send", "--key", "0x77", "abc"]);
+    let ls: serde_json::Value =
+        serde_json::from_str(&ns.expect(0, &["ls", "mq", "--json"])).unwrap();
+    assert_eq!(ls["mq"][0]["messages"], 1);
+    assert_eq!(ls["mq"][0]["used_bytes"], 3);
+    ns.expect(0, &["mq", "recv", "--key", "0x77"]);
+    // A receiver blocks on the empty queue; `rm` removes it and the receiver exits 1 (EIDRM).
+    let mut waiter = Command::new(env!("CARGO_BIN_EXE_ipckit"))
+        .arg("--dir")
+        .arg(ns.dir.path())
+        .args(["mq", "recv", "--key", "0x77", "--timeout", "20000"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    ns.expect(0, &["rm", "mq", "--key", "0x77"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = waiter.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            waiter.kill().unwrap();
+            panic!("the blocked receiver was not woken by rm");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(status.code(), Some(1));
+    assert!(t.elapsed() < Duration::from_secs(5));
+    ns.expect(1, &["mq", "stat", "--key", "0x77"]);
+}

@@ -137,3 +137,21 @@ fn broken_pipe_exits_quietly() {
     assert!(o.stderr.is_empty(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success() || o.status.code().is_none());
 }
+
+#[test]
+fn semaphore_sets_are_listed_and_removed() {
+    let d = tempfile::tempdir().unwrap();
+    let id = ok(&ipckit(d.path(), &["sem", "create", "--key", "0x77", "--count", "3"]));
+    let v = json(&ipckit(d.path(), &["ls", "--json"]));
+    let sem = v["sem"].as_array().unwrap();
+    assert_eq!(sem.len(), 1);
+    assert_eq!(sem[0]["nsems"], 3);
+    assert_eq!(sem[0]["id"].to_string(), id.trim());
+    for f in ["key", "id", "owner", "perms"] {
+        assert!(!sem[0][f].is_null(), "missing {f}");
+    }
+    assert!(ok(&ipckit(d.path(), &["ls", "sem"])).contains("0x00000077"));
+    ok(&ipckit(d.path(), &["rm", "sem", "--id", id.trim()]));
+    assert_eq!(ipckit(d.path(), &["rm", "sem", "--key", "0x77"]).status.code(), Some(1));
+    assert!(json(&ipckit(d.path(), &["ls", "--json"]))["sem"].as_array().unwrap().is_empty());
+}

@@ -16,6 +16,7 @@
 //! | [`transport`] | the [`Sender`](transport::Sender) / [`Receiver`](transport::Receiver) traits every message transport implements |
 //! | [`pipe`] | anonymous [`Pipe`](pipe::Pipe)s and [`NamedPipe`](pipe::NamedPipe)s (FIFOs): inheritance, capacity, blocking and non-blocking opens |
 //! | [`net`] | length-prefixed messages over byte streams ([`Framed`](net::Framed): pipes, Unix and TCP sockets) and datagrams ([`Datagrams`](net::Datagrams): UDP, Unix datagram) |
+//! | [`sem`] | System V style semaphore sets: atomic multi-operations, wait-for-zero, undo at process death |
 //! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff) |
 //! | [`deadlock`] | the matrix detection algorithm, resource-allocation graphs, the banker's algorithm (pure, no OS calls) |
 //! | [`mq`] | System V style message queues: typed messages, selection by type, crash-safe |
@@ -39,6 +40,8 @@ pub mod mq;
 pub mod net;
 pub mod ns;
 pub mod pipe;
+#[cfg(not(loom))]
+pub mod sem;
 pub mod shm;
 pub mod sync;
 pub mod sys;

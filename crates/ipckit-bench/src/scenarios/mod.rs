@@ -5,6 +5,7 @@ mod mq;
 mod mutex;
 mod pipe_vs_socket;
 mod sem_pingpong;
+mod semop;
 mod shm_attach;
 
 use crate::harness::Report;
@@ -53,6 +54,16 @@ pub fn all() -> Vec<Scenario> {
             name: "pipe-vs-socket",
             about: "framed messages between two processes: pipe pair, Unix stream, TCP, UDP (64 B round trip, 4 KiB throughput)",
             run: pipe_vs_socket::run,
+        },
+        Scenario {
+            name: "semop-uncontended",
+            about: "one process, P then V: ipckit SemaphoreSet::apply vs SysV semop, sem_t",
+            run: semop::uncontended,
+        },
+        Scenario {
+            name: "semop-pingpong",
+            about: "round trip between two processes: SemaphoreSet::apply vs SysV semop, sem_t",
+            run: semop::pingpong,
         },
         Scenario {
             name: "mq-rtt-64",

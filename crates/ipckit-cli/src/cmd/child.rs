@@ -30,7 +30,10 @@ pub fn run(ctx: &Context, a: ChildArgs) -> anyhow::Result<ExitCode> {
         "fifo-writer" => super::demo::fifo::writer(ctx, &args)?,
         "fifo-reader" => super::demo::fifo::reader(ctx, &args)?,
         "compare" => super::compare::child(ctx, &args)?,
+        "philosopher" => super::demo::philosophers::child(ctx, &args)?,
         "lock-two" => super::deadlock::lock_two_child(ctx, &args)?,
+        "runner" => super::demo::runners::child(ctx, &args)?,
+        "race" => super::demo::race::child(ctx, &args)?,
         role @ ("mq-sender" | "mq-receiver") => super::mq::child(ctx, role, &args)?,
         other => bail!("unknown child role {other:?}"),
     }

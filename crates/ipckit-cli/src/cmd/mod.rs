@@ -9,5 +9,6 @@ pub mod mq;
 pub mod net;
 pub mod objects;
 pub mod rm;
+pub mod sem;
 pub mod shm;
 pub mod tour;

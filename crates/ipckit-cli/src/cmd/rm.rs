@@ -40,10 +40,11 @@ fn remove(kind: ObjectKind, path: &std::path::Path) -> anyhow::Result<()> {
         ObjectKind::Shm => {
             ipckit::shm::Segment::open_path(path).and_then(|s| s.remove()).map_err(object_error)
         }
-        ObjectKind::Mq | ObjectKind::Sem => {
-            ipckit::ns::ObjectFile::open_path(path, kind, ipckit::ns::OpenAccess::ReadWrite)
-                .and_then(|o| o.remove())
-                .map_err(object_error)
+        ObjectKind::Sem => ipckit::sem::SemaphoreSet::open_path(path)
+            .and_then(|s| s.remove())
+            .map_err(object_error),
+        ObjectKind::Mq => {
+            ipckit::mq::MessageQueue::open_path(path).and_then(|q| q.remove()).map_err(object_error)
         }
     }
 }

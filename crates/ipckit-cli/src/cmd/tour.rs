@@ -77,6 +77,22 @@ pub const STEPS: &[Step] = &[
         run: |ctx| demo::pingpong::run(ctx, demo::pingpong::Args { rounds: 6 }),
     },
     Step {
+        name: "semaphores",
+        title: "Semaphore sets: ordering processes (the three runners)",
+        story: "System V semaphores come in sets, change by any amount, and apply several \
+                operations as one atomic step; ipckit keeps them in the namespace. Three \
+                runner processes must run 1, then 2, then 3. With one semaphore that runner 1 \
+                signals twice, the two units release runners 2 and 3 together: runner 3 \
+                starts before runner 2 is done. With one semaphore per hand-over the order \
+                always holds.",
+        run: |ctx| {
+            demo::runners::run(
+                ctx,
+                demo::runners::Args { variant: demo::runners::Version::Both, leg_ms: 250 },
+            )
+        },
+    },
+    Step {
         name: "prodcons",
         title: "The bounded buffer: producers and consumers",
         story: "Two producer and two consumer processes share an 8-slot ring buffer guarded \
@@ -138,10 +154,13 @@ pub const STEPS: &[Step] = &[
                 in A finish and give back what it holds; whoever is left is deadlocked. The \
                 banker avoids deadlock instead: it grants a request only if some order still \
                 lets every process reach its declared maximum (a safe state). Last, a real \
-                deadlock between two processes on two ipckit mutexes, found live.",
+                deadlock between two processes on two ipckit mutexes, found live, and the \
+                dining philosophers: deadlocked, detected, then cured by ordering the forks.",
         run: |ctx| {
             super::deadlock::tour_step()?;
-            super::deadlock::live_demo(ctx)
+            super::deadlock::live_demo(ctx)?;
+            println!("\n-- the dining philosophers: five processes, forks as semaphores");
+            demo::philosophers::run(ctx, demo::philosophers::Args { meals: 2 })
         },
     },
     Step {

@@ -8,7 +8,9 @@
 //! * in a shared memory segment, a word a waiter sleeps on that has the shape of a
 //!   [`RawMutex`] word (an owner's thread id and the waiters bit) is a mutex; its owner is in
 //!   the word itself, so the snapshot records both "P waits for mutex M" and "Q holds M";
-//! * the other kinds describe their own words (see [`WaitSnapshot::take`]).
+//! * a semaphore set publishes its own records: which thread waits for which semaphore, and
+//!   the undo table, whose positive adjustments are units *held* (taken with `UNDO`);
+//! * a thread asleep on a message queue's word waits for the queue (messages or space).
 //!
 //! A thread between two slices of a timed sleep is briefly not in the futex call, so a
 //! snapshot samples a few times and merges. The result feeds the deadlock detector: a cycle
@@ -111,7 +113,12 @@ impl WaitSnapshot {
         }
         let mut waits = BTreeSet::new();
         let mut holds = BTreeSet::new();
-        let free = BTreeMap::new();
+        let mut free = BTreeMap::new();
+        // Semaphore sets publish who waits for which semaphore and who holds units (undo).
+        #[cfg(not(loom))]
+        for e in by_file.values().filter(|e| e.kind == ObjectKind::Sem) {
+            sem_state(e, &mut waits, &mut holds, &mut free);
+        }
         for i in 0..SAMPLES {
             if i > 0 {
                 std::thread::sleep(SAMPLE_GAP);
@@ -172,8 +179,43 @@ fn describe(
                 holds.insert(Edge { pid: owner, resource: r, units: 1 });
             }
         }
-        ObjectKind::Mq | ObjectKind::Sem => {
-            waits.insert(Edge { pid, resource: resource(Part::Object), units: 1 });
+        // Semaphore sets are read from their own records (see `sem_state`).
+        ObjectKind::Sem => {}
+        ObjectKind::Mq => {
+            waits.insert(Edge { pid, resource: resource(Part::Queue), units: 1 });
         }
+    }
+}
+
+/// Waiters and holders of a semaphore set, from the set's waiter records and undo table.
+#[cfg(not(loom))]
+fn sem_state(
+    entry: &Entry,
+    waits: &mut BTreeSet<Edge>,
+    holds: &mut BTreeSet<Edge>,
+    free: &mut BTreeMap<Resource, u32>,
+) {
+    let Ok(set) = crate::sem::SemaphoreSet::open_entry(entry) else { return };
+    let Ok(state) = set.wait_state() else { return };
+    let resource = |num: usize| Resource {
+        kind: entry.kind,
+        id: entry.id,
+        key: entry.key,
+        part: Part::Semaphore { num: num as u32 },
+    };
+    for w in &state.waiters {
+        if let Some(pid) = sys::thread_group_of(w.thread.pid).filter(|_| w.thread.is_alive()) {
+            // A wait for zero is no request for units; it is listed, but asks for none.
+            let units = if w.for_zero { 0 } else { 1 };
+            waits.insert(Edge { pid, resource: resource(w.num), units });
+        }
+    }
+    for h in &state.holders {
+        if h.process.is_alive() {
+            holds.insert(Edge { pid: h.process.pid, resource: resource(h.num), units: h.units });
+        }
+    }
+    for (num, &v) in state.values.iter().enumerate() {
+        free.insert(resource(num), v);
     }
 }

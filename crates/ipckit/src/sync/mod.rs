@@ -24,6 +24,8 @@ mod mutex;
 mod raw;
 mod semaphore;
 
+#[cfg(not(loom))]
+pub(crate) use backoff::SIGNAL_SPIN;
 #[cfg(not(loom))] // for `mq`, which loom builds leave out
 pub(crate) use backoff::spin_until;
 pub use backoff::{Backoff, spinning_pays};

@@ -60,13 +60,12 @@ pub fn unix_time_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// Wall-clock seconds since the Unix epoch from `CLOCK_REALTIME_COARSE`: the time of the last
-/// timer tick, read without a system call in a few nanoseconds, for per-operation timestamps
-/// that System V keeps in whole seconds anyway.
+/// Like [`unix_time_secs`], from `CLOCK_REALTIME_COARSE` (the time of the last tick: a few
+/// nanoseconds to read, for timestamps on fast paths such as `sem_otime`).
 #[doc(alias = "clock_gettime")]
 pub fn unix_time_secs_coarse() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux knows.
+    // SAFETY: clock_gettime writes one timespec into `ts`, which lives across the call.
     let r = unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
     if r == 0 { ts.tv_sec.max(0) as u64 } else { unix_time_secs() }
 }

@@ -40,10 +40,23 @@ impl ProcessId {
         }
     }
 
-    /// The calling process (its thread-group leader's id).
+    /// The calling process (its thread-group leader's id). Cached; the cache is keyed by pid,
+    /// so a child made by `fork` reads its own.
     pub fn current_process() -> ProcessId {
+        use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+        static PID: AtomicU32 = AtomicU32::new(0);
+        static START: AtomicU64 = AtomicU64::new(0);
         let pid = current_pid();
-        ProcessId::of(pid).unwrap_or(ProcessId { pid, start_time: 0 })
+        // Acquire: pairs with the Release below, so START belongs to this PID.
+        if PID.load(Ordering::Acquire) == pid {
+            return ProcessId { pid, start_time: START.load(Ordering::Relaxed) };
+        }
+        let me = ProcessId::of(pid).unwrap_or(ProcessId { pid, start_time: 0 });
+        if me.start_time != 0 {
+            START.store(me.start_time, Ordering::Relaxed);
+            PID.store(pid, Ordering::Release);
+        }
+        me
     }
 
     /// The calling thread. Cached per thread (and refreshed in the child after `fork`).

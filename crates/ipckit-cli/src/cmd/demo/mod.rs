@@ -7,9 +7,12 @@
 
 pub mod counter;
 pub mod fifo;
+pub mod philosophers;
 pub mod pingpong;
 pub mod pipe;
 pub mod prodcons;
+pub mod race;
+pub mod runners;
 pub mod sockets;
 
 use crate::Context;
@@ -32,7 +35,9 @@ pub struct DemoArgs {
 /// The demos.
 #[derive(Debug, Subcommand)]
 pub enum Demo {
-    /// Two processes print "Ping" / "Pong" strictly alternating, with two semaphores
+    /// Five philosopher processes, forks as semaphores: deadlock found live, then the cure
+    Philosophers(philosophers::Args),
+    /// Two processes print "Ping" / "Pong" strictly alternating, with a semaphore set of two
     Pingpong(pingpong::Args),
     /// Producers and consumers in separate processes share a bounded buffer: empty, filled, mutex
     Prodcons(prodcons::Args),
@@ -44,6 +49,10 @@ pub enum Demo {
     Fifo(fifo::Args),
     /// The echo server and client over TCP and UDP, blocking and non-blocking
     Sockets(sockets::Args),
+    /// The three runners: one semaphore lets runner 3 start before runner 2; two keep the order
+    Runners(runners::Args),
+    /// The print-spooler race: lost directory entries without a lock, none with a semaphore
+    Race(race::Args),
 }
 
 /// Runs `ipckit demo`.
@@ -58,11 +67,16 @@ pub fn run(ctx: &Context, a: DemoArgs) -> anyhow::Result<ExitCode> {
     };
     match demo {
         Demo::Pingpong(a) => pingpong::run(ctx, a)?,
+        Demo::Philosophers(a) => philosophers::run(ctx, a)?,
         Demo::Prodcons(a) => prodcons::run(ctx, a)?,
         Demo::Counter(a) => counter::run(ctx, a)?,
         Demo::Pipe(a) => pipe::run(ctx, a)?,
         Demo::Fifo(a) => fifo::run(ctx, a)?,
         Demo::Sockets(a) => sockets::run(ctx, a)?,
+        Demo::Runners(a) => runners::run(ctx, a)?,
+        Demo::Race(a) => {
+            race::run(ctx, a)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

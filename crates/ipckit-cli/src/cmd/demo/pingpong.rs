@@ -1,15 +1,16 @@
-//! Ping-pong: strict alternation between two processes with two semaphores.
+//! Ping-pong: strict alternation between two processes with a semaphore set of two.
 //!
-//! `ping` starts at 1 and `pong` at 0. The parent loops `P(ping); print "Ping"; V(pong)`, the
-//! child `P(pong); print "Pong"; V(ping)`: each may print only after the other has, so the
-//! lines alternate whatever the scheduler does.
+//! Semaphore 0 (`PING`) starts at 1 and semaphore 1 (`PONG`) at 0, in a
+//! [`SemaphoreSet`] in the demo's private namespace. The parent loops
+//! `P(ping); print "Ping"; V(pong)`, the child `P(pong); print "Pong"; V(ping)`: each may
+//! print only after the other has, so the lines alternate whatever the scheduler does.
 
 use super::{Scratch, arg};
 use crate::Context;
 use crate::cmd::child;
 use anyhow::{Context as _, ensure};
-use ipckit::shm::Mapping;
-use ipckit::sync::Semaphore;
+use ipckit::ns::{Key, Namespace};
+use ipckit::sem::{SemOp, SemaphoreSet};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -22,45 +23,42 @@ pub struct Args {
     pub rounds: u32,
 }
 
-#[repr(C)]
-struct Table {
-    ping: Semaphore,
-    pong: Semaphore,
-}
-
-fn table(m: &Mapping) -> anyhow::Result<(&Semaphore, &Semaphore)> {
-    Ok((m.get::<Semaphore>(0)?, m.get::<Semaphore>(size_of::<Semaphore>())?))
-}
+const KEY: Key = Key(0x9149);
+const PING: u16 = 0;
+const PONG: u16 = 1;
+const PATIENCE: Duration = Duration::from_secs(10);
 
 /// Parent: plays "Ping".
 pub fn run(ctx: &Context, a: Args) -> anyhow::Result<()> {
     let scratch = Scratch::new("pingpong")?;
-    let path = scratch.path("table");
-    let m = Mapping::create(&path, size_of::<Table>(), 0o600)?;
-    let (ping, pong) = table(&m)?;
-    ping.v()?;
+    let dir = scratch.path("ns");
+    let ns = Namespace::at(&dir)?;
+    let set = SemaphoreSet::create(&ns, KEY, 2, 0o600)?;
+    set.set_all(&[1, 0])?;
     let rounds = a.rounds.to_string();
-    let kid = child::spawn(ctx, "pingpong", &[path.to_str().context("path")?, &rounds])?;
+    let kid = child::spawn(ctx, "pingpong", &[dir.to_str().context("path")?, &rounds])?;
     let out = std::io::stdout();
     for _ in 0..a.rounds {
-        ensure!(ping.p_timeout(Duration::from_secs(10)), "the Pong process stopped answering");
+        let r = set.apply_timeout(&[SemOp::new(PING, -1)], PATIENCE);
+        ensure!(r.is_ok(), "the Pong process stopped answering: {r:?}");
         writeln!(out.lock(), "Ping")?;
-        pong.v()?;
+        set.apply(&[SemOp::new(PONG, 1)])?;
     }
-    child::wait_all(vec![kid], Duration::from_secs(10))?;
+    child::wait_all(vec![kid], PATIENCE)?;
     Ok(())
 }
 
 /// Child: plays "Pong".
 pub fn child(_ctx: &Context, args: &[&str]) -> anyhow::Result<()> {
-    let m = Mapping::open(Path::new(args.first().context("path")?))?;
+    let ns = Namespace::at(Path::new(args.first().context("namespace")?))?;
     let rounds: u32 = arg(args, 1)?;
-    let (ping, pong) = table(&m)?;
+    let set = SemaphoreSet::open(&ns, KEY)?;
     let out = std::io::stdout();
     for _ in 0..rounds {
-        ensure!(pong.p_timeout(Duration::from_secs(10)), "the Ping process stopped answering");
+        let r = set.apply_timeout(&[SemOp::new(PONG, -1)], PATIENCE);
+        ensure!(r.is_ok(), "the Ping process stopped answering: {r:?}");
         writeln!(out.lock(), "Pong")?;
-        ping.v()?;
+        set.apply(&[SemOp::new(PING, 1)])?;
     }
     Ok(())
 }

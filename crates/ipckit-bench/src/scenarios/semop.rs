@@ -1,0 +1,190 @@
+//! `semop-pingpong` and `semop-uncontended`: ipckit's `SemaphoreSet::apply` next to System V
+//! `semop` and a process-shared POSIX `sem_t`.
+//!
+//! * `semop-uncontended`: one process, P then V on one semaphore, nanoseconds per pair.
+//! * `semop-pingpong`: two processes signal each other through two semaphores (P on one, V on
+//!   the other), round trip in microseconds, on two cores and both pinned to one core.
+
+use crate::harness::{
+    Placement, Report, SharedAnon, fork_child, median, ns_per_iter, pin_to_cpu, unpin, wait_child,
+};
+use ipckit::ns::{Key, Namespace};
+use ipckit::sem::{SemOp, SemaphoreSet};
+use std::time::{Duration, Instant};
+
+const ROUNDS: u64 = 5_000;
+const SAMPLES: usize = 5;
+
+/// Runs `child_loop` in a forked child and `round` in the parent `(SAMPLES + 1) * ROUNDS`
+/// times; returns the median round trip in microseconds.
+fn rtt(placement: Placement, mut round: impl FnMut(), child_loop: impl FnOnce(u64)) -> f64 {
+    let total = (SAMPLES as u64 + 1) * ROUNDS;
+    let pid = fork_child(Some(placement.child_cpu()), || child_loop(total));
+    pin_to_cpu(placement.parent_cpu());
+    for _ in 0..ROUNDS {
+        round(); // warm-up
+    }
+    let mut v: Vec<f64> = (0..SAMPLES)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..ROUNDS {
+                round();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
+        })
+        .collect();
+    unpin();
+    assert!(wait_child(pid, Duration::from_secs(60)), "ping-pong child failed");
+    median(&mut v)
+}
+
+/// A set of `n` semaphores in a temporary namespace (removed with the directory).
+fn ipckit_set(n: usize) -> (tempfile::TempDir, SemaphoreSet) {
+    let dir = tempfile::Builder::new()
+        .prefix("ipckit-bench-")
+        .tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("temporary namespace");
+    let ns = Namespace::at(dir.path()).expect("namespace");
+    let set = SemaphoreSet::create(&ns, Key::PRIVATE, n, 0o600).expect("semaphore set");
+    (dir, set)
+}
+
+fn sysv_set(n: i32) -> i32 {
+    // SAFETY: a private set of `n` semaphores; removed by `sysv_remove`.
+    let id = unsafe { libc::semget(libc::IPC_PRIVATE, n, 0o600 | libc::IPC_CREAT) };
+    assert!(id >= 0, "semget failed");
+    id
+}
+
+fn sysv_op(id: i32, num: u16, delta: i16) {
+    let mut b = libc::sembuf { sem_num: num, sem_op: delta, sem_flg: 0 };
+    // SAFETY: one valid sembuf for a live set; retried on EINTR.
+    while unsafe { libc::semop(id, &mut b, 1) } != 0 {}
+}
+
+fn sysv_remove(id: i32) {
+    // SAFETY: removes a set made by `sysv_set`.
+    unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
+}
+
+pub fn uncontended(r: &mut Report) -> anyhow::Result<()> {
+    const ITERS: u64 = 1_000_000;
+    let (_dir, set) = ipckit_set(1);
+    set.set(0, 1)?;
+    let (p, v) = ([SemOp::new(0, -1)], [SemOp::new(0, 1)]);
+    let ns = ns_per_iter(11, ITERS, |n| {
+        for _ in 0..n {
+            set.apply(&p).unwrap();
+            set.apply(&v).unwrap();
+        }
+    });
+    r.push("ipckit SemaphoreSet::apply", "P+V", ns, "ns");
+
+    let id = sysv_set(1);
+    sysv_op(id, 0, 1);
+    let ns = ns_per_iter(11, ITERS / 10, |n| {
+        for _ in 0..n {
+            sysv_op(id, 0, -1);
+            sysv_op(id, 0, 1);
+        }
+    });
+    sysv_remove(id);
+    r.push("System V semop", "P+V", ns, "ns");
+
+    let mem = SharedAnon::new(4096);
+    let s = mem.as_ptr() as *mut libc::sem_t;
+    // SAFETY: a sem_t inside the shared mapping, initialized process-shared with 1 unit.
+    unsafe { libc::sem_init(s, 1, 1) };
+    let ns = ns_per_iter(11, ITERS, |n| {
+        for _ in 0..n {
+            // SAFETY: an initialized semaphore; the unit is always there, so no EINTR loop.
+            unsafe {
+                libc::sem_wait(s);
+                libc::sem_post(s);
+            }
+        }
+    });
+    r.push("POSIX sem_t (pshared)", "P+V", ns, "ns");
+    Ok(())
+}
+
+fn ipckit_rtt(p: Placement) -> f64 {
+    let (_dir, set) = ipckit_set(2);
+    let set = &set;
+    rtt(
+        p,
+        || {
+            set.apply(&[SemOp::new(0, 1)]).unwrap();
+            set.apply(&[SemOp::new(1, -1)]).unwrap();
+        },
+        |n| {
+            for _ in 0..n {
+                set.apply(&[SemOp::new(0, -1)]).unwrap();
+                set.apply(&[SemOp::new(1, 1)]).unwrap();
+            }
+        },
+    )
+}
+
+fn sysv_rtt(p: Placement) -> f64 {
+    let id = sysv_set(2);
+    let us = rtt(
+        p,
+        || {
+            sysv_op(id, 0, 1);
+            sysv_op(id, 1, -1);
+        },
+        |n| {
+            for _ in 0..n {
+                sysv_op(id, 0, -1);
+                sysv_op(id, 1, 1);
+            }
+        },
+    );
+    sysv_remove(id);
+    us
+}
+
+fn posix_rtt(p: Placement) -> f64 {
+    let mem = SharedAnon::new(4096);
+    let ping = mem.as_ptr() as *mut libc::sem_t;
+    // SAFETY: the second sem_t, 64 bytes into the same mapping (sem_t is 32 bytes).
+    let pong = unsafe { mem.as_ptr().add(64) } as *mut libc::sem_t;
+    // SAFETY: both initialized process-shared before the fork.
+    unsafe {
+        libc::sem_init(ping, 1, 0);
+        libc::sem_init(pong, 1, 0);
+    }
+    let wait = |s: *mut libc::sem_t| {
+        // SAFETY: an initialized process-shared semaphore; retried on EINTR.
+        while unsafe { libc::sem_wait(s) } != 0 {}
+    };
+    let post = |s: *mut libc::sem_t| {
+        // SAFETY: an initialized process-shared semaphore.
+        unsafe { libc::sem_post(s) };
+    };
+    rtt(
+        p,
+        || {
+            post(ping);
+            wait(pong);
+        },
+        |n| {
+            for _ in 0..n {
+                wait(ping);
+                post(pong);
+            }
+        },
+    )
+}
+
+pub fn pingpong(r: &mut Report) -> anyhow::Result<()> {
+    for p in Placement::all() {
+        let metric = format!("round trip, {}", p.label());
+        r.push("ipckit SemaphoreSet::apply", &metric, ipckit_rtt(p), "us");
+        r.push("System V semop", &metric, sysv_rtt(p), "us");
+        r.push("POSIX sem_t (pshared)", &metric, posix_rtt(p), "us");
+    }
+    Ok(())
+}
