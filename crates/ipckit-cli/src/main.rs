@@ -44,6 +44,8 @@ enum Command {
     Compare(cmd::compare::CompareArgs),
     /// System V style semaphore sets: create, op, get, set
     Sem(cmd::sem::SemArgs),
+    /// Message queues: create, send, receive by type, stat (msgget, msgsnd, msgrcv, msgctl)
+    Mq(cmd::mq::MqArgs),
     /// Internal: a role played by a child process of a demo or of the tour
     #[command(name = "__child", hide = true)]
     Child(cmd::child::ChildArgs),
@@ -68,6 +70,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Net(a) => cmd::net::run(&ctx, a),
         Command::Compare(a) => cmd::compare::run(&ctx, a),
         Command::Sem(a) => cmd::sem::run(&ctx, a),
+        Command::Mq(a) => cmd::mq::run(&ctx, a),
         Command::Child(a) => cmd::child::run(&ctx, a),
     }
 }

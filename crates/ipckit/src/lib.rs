@@ -20,6 +20,7 @@
 //! | [`sync`] | robust [`Mutex`](sync::Mutex), [`Semaphore`](sync::Semaphore), [`Condvar`](sync::Condvar), [`Event`](sync::Event), [`Barrier`](sync::Barrier), [`Backoff`](sync::Backoff); spinlocks, reader-writer locks with policies, monitors, software mutual exclusion |
 //! | [`deadlock`] | the matrix detection algorithm, resource-allocation graphs, the banker's algorithm (pure, no OS calls) |
 //! | [`coord`] | coordination structures: bounded buffers, resource allocators, an alarm clock, software transactional memory |
+//! | [`mq`] | System V style message queues: typed messages, selection by type, crash-safe |
 //!
 //! ## Example: a robust mutex
 //!
@@ -36,6 +37,8 @@
 mod atomic;
 pub mod coord;
 pub mod deadlock;
+#[cfg(not(loom))]
+pub mod mq;
 pub mod net;
 pub mod ns;
 pub mod pipe;

@@ -3,6 +3,7 @@
 mod coord;
 mod deadlock;
 mod locks;
+mod mq;
 mod mutex;
 mod pipe_vs_socket;
 mod sem_pingpong;
@@ -95,6 +96,21 @@ pub fn all() -> Vec<Scenario> {
             name: "stm-transfer",
             about: "random transfers among 64 accounts, 2 threads: ipckit STM vs mutex banks",
             run: coord::stm_transfer,
+        },
+        Scenario {
+            name: "mq-rtt-64",
+            about: "round trip of a 64-byte message between two processes: ipckit MessageQueue vs SysV, POSIX mq, pipe, socket, polling ring",
+            run: mq::rtt_64,
+        },
+        Scenario {
+            name: "mq-throughput-64",
+            about: "one producer, one consumer process, 64-byte messages: messages/s and MB/s",
+            run: mq::throughput_64,
+        },
+        Scenario {
+            name: "mq-throughput-4k",
+            about: "one producer, one consumer process, 4 KiB messages: messages/s and MB/s",
+            run: mq::throughput_4k,
         },
     ]
 }

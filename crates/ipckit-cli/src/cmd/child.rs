@@ -35,6 +35,7 @@ pub fn run(ctx: &Context, a: ChildArgs) -> anyhow::Result<ExitCode> {
         "lock-two" => super::deadlock::lock_two_child(ctx, &args)?,
         "runner" => super::demo::runners::child(ctx, &args)?,
         "race" => super::demo::race::child(ctx, &args)?,
+        role @ ("mq-sender" | "mq-receiver") => super::mq::child(ctx, role, &args)?,
         other => bail!("unknown child role {other:?}"),
     }
     Ok(ExitCode::SUCCESS)

@@ -47,7 +47,12 @@ fn kind_columns(kind: ObjectKind, path: &std::path::Path) -> anyhow::Result<Valu
             let s = ipckit::shm::Segment::open_path(path)?.stat()?;
             json!({ "bytes": s.size, "nattch": s.nattch, "status": "" })
         }
-        ObjectKind::Mq => json!({}),
+        ObjectKind::Mq => {
+            let entry = ipckit::ns::Entry::read(path, kind)?;
+            let q = ipckit::mq::MessageQueue::open_entry(&entry, ipckit::ns::OpenAccess::ReadOnly)?;
+            let s = q.stat()?;
+            json!({ "used_bytes": s.used_bytes, "messages": s.messages })
+        }
         ObjectKind::Sem => {
             let s =
                 ipckit::sem::SemaphoreSet::open_path_with(path, ipckit::ns::OpenAccess::ReadOnly)?

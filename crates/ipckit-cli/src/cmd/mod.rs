@@ -5,6 +5,7 @@ pub mod compare;
 pub mod deadlock;
 pub mod demo;
 pub mod ls;
+pub mod mq;
 pub mod net;
 pub mod objects;
 pub mod rm;

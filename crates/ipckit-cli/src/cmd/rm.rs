@@ -44,9 +44,7 @@ fn remove(kind: ObjectKind, path: &std::path::Path) -> anyhow::Result<()> {
             .and_then(|s| s.remove())
             .map_err(object_error),
         ObjectKind::Mq => {
-            ipckit::ns::ObjectFile::open_path(path, kind, ipckit::ns::OpenAccess::ReadWrite)
-                .and_then(|o| o.remove())
-                .map_err(object_error)
+            ipckit::mq::MessageQueue::open_path(path).and_then(|q| q.remove()).map_err(object_error)
         }
     }
 }

@@ -106,6 +106,32 @@ pub const STEPS: &[Step] = &[
         },
     },
     Step {
+        name: "locks",
+        title: "Locks: spinning, and readers with writers",
+        story: "A spinlock waiter burns CPU instead of sleeping. Test-and-set retries its \
+                atomic swap over and over, each one stealing the lock's cache line; \
+                test-and-test-and-set watches with plain loads and tries its compare-and-swap \
+                only when the lock looks free. Then a reader-writer lock under two policies: \
+                with readers preferred, an overlapping stream of reader processes starves the \
+                writer processes; \
+                with the phase-fair policy a waiting writer holds back new readers, and the \
+                readers it held back enter together after it.",
+        run: |ctx| {
+            demo::spinlock::run(ctx, demo::spinlock::Args { threads: None, acquisitions: 20_000 })?;
+            for policy in [
+                demo::readers_writers::PolicyArg::ReaderPreferred,
+                demo::readers_writers::PolicyArg::Fair,
+            ] {
+                println!();
+                demo::readers_writers::run(
+                    ctx,
+                    demo::readers_writers::Args { policy, duration_ms: 800 },
+                )?;
+            }
+            Ok(())
+        },
+    },
+    Step {
         name: "coordination",
         title: "Coordination: printers by priority, an alarm clock, transactions",
         story: "Three structures from the course's monitor problems. Jobs queue for three \
@@ -129,6 +155,16 @@ pub const STEPS: &[Step] = &[
                 bytes: the segment outlives its writer, as System V's do. `ipckit ls` lists it \
                 the way `ipcs` would.",
         run: shm_step,
+    },
+    Step {
+        name: "mq",
+        title: "Message queues: typed messages that outlive their sender",
+        story: "A process creates a System V style message queue, sends five typed messages \
+                and exits. Only then does another process start and receive them, choosing \
+                by type: urgent ones (type 2) first, then all but the logs, then the rest. \
+                The queue lives in a file of the namespace, so it outlives its creator until \
+                it is removed (IPC_RMID).",
+        run: super::mq::tour,
     },
     Step {
         name: "pipes",
@@ -176,32 +212,6 @@ pub const STEPS: &[Step] = &[
             super::deadlock::live_demo(ctx)?;
             println!("\n-- the dining philosophers: five processes, forks as semaphores");
             demo::philosophers::run(ctx, demo::philosophers::Args { meals: 2 })
-        },
-    },
-    Step {
-        name: "locks",
-        title: "Locks: spinning, and readers with writers",
-        story: "A spinlock waiter burns CPU instead of sleeping. Test-and-set retries its \
-                atomic swap over and over, each one stealing the lock's cache line; \
-                test-and-test-and-set watches with plain loads and tries its compare-and-swap \
-                only when the lock looks free. Then a reader-writer lock under two policies: \
-                with readers preferred, an overlapping stream of reader processes starves the \
-                writer processes; \
-                with the phase-fair policy a waiting writer holds back new readers, and the \
-                readers it held back enter together after it.",
-        run: |ctx| {
-            demo::spinlock::run(ctx, demo::spinlock::Args { threads: None, acquisitions: 20_000 })?;
-            for policy in [
-                demo::readers_writers::PolicyArg::ReaderPreferred,
-                demo::readers_writers::PolicyArg::Fair,
-            ] {
-                println!();
-                demo::readers_writers::run(
-                    ctx,
-                    demo::readers_writers::Args { policy, duration_ms: 800 },
-                )?;
-            }
-            Ok(())
         },
     },
 ];

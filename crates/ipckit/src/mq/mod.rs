@@ -1,0 +1,1167 @@
+//! System V style message queues in user space: `msgget`, `msgsnd`, `msgrcv`, `msgctl`.
+//!
+//! A message queue is a linked list of typed messages in FIFO order. Processes append to it
+//! ([`MessageQueue::send`]) and take from it ([`MessageQueue::recv`]), choosing by type
+//! ([`Selector`]); the queue and its messages outlive the processes that made them, until
+//! [`MessageQueue::remove`] (`IPC_RMID`). The System V interface dates from Columbus UNIX
+//! (1983) and is in every operating-systems course; ipckit keeps its semantics (including
+//! Linux's limits: `MSGMNB` = 16 384 bytes per queue, `MSGMAX` = 8192 bytes per message) and
+//! implements it in a file of the [namespace](crate::ns) mapped by every user, with no system
+//! call on the fast path.
+//!
+//! ## Layout of the file
+//!
+//! | part | what |
+//! |---|---|
+//! | [`Header`](crate::ns::Header) | magic, kind, key, id, `removed` flag |
+//! | geometry | capacity, number of blocks, maximum message size: fixed at creation, checked at open |
+//! | robust mutex + control | head and tail of the message list, counts, `max_bytes`, last sender/receiver and times, in-flight copies |
+//! | `data` wait word | futex word receivers sleep on, with "someone waits" and "someone sleeps" flags |
+//! | `space` wait word | the same for senders waiting for room |
+//! | links | per block, the next block of the same message (used only by scattered messages) |
+//! | bitmap | one bit per block: in use |
+//! | blocks | 64-byte blocks; a message is a 16-byte header (type, length, next message) and its bytes, over a chain of blocks |
+//!
+//! Blocks are found next-fit from a moving hint (reset to the front whenever the queue
+//! empties, so a lightly used queue stays in a few hot pages), so a queue used in FIFO order
+//! gets each message in one contiguous run and copies it with one `memcpy`; a fragmented
+//! arena falls back to scattered blocks chained through the links. The arena has room for any content the Linux rule admits (at
+//! most `max_bytes` bytes in at most `max_bytes` messages), so "full" means exactly what it
+//! means on Linux and never "fragmented".
+//!
+//! ## Crash safety
+//!
+//! All state changes happen under the robust [`Mutex`](crate::sync::Mutex). A sender writes
+//! the message's header and bytes into free blocks, and only then links it into the list with
+//! one release store (to the old tail's `next`, or to `head`). A receiver copies the message
+//! out, then unlinks it with one store. A process killed at any instruction therefore leaves
+//! every message either wholly in the list or wholly out of it; what it leaves behind is
+//! derived data (tail, counts, the allocation bitmap). The next locker gets
+//! [`LockError::OwnerDied`](crate::sync::LockError::OwnerDied) and rebuilds all of it by
+//! walking the list (validating every index), then marks the lock consistent.
+//!
+//! Messages of 1 KiB or more are copied without holding the lock, so that a sender and a
+//! receiver copy at the same time: a sender reserves blocks and records them, with its thread
+//! identity, in one of 8 in-flight slots of the control block; copies; then locks again to
+//! link the message. A receiver unlinks the message into a slot, copies it out, then locks
+//! again to free the blocks. The bytes in flight count against `max_bytes`. A thread killed
+//! while copying leaves a slot whose owner is dead: the repair drops such slots, and a sender
+//! that finds the queue full frees them (after a sleep slice, or at once with `try_send`)
+//! — the message is then wholly gone, never half there. With all slots busy, a copy simply
+//! happens under the lock.
+//!
+//! ## Waiting
+//!
+//! A receiver that finds no eligible message sets the `watchers` flag of the `data` wait
+//! word and reads its sequence number, both under the lock; unlocks; spins briefly on the
+//! sequence (with the adaptive budget of `sync`'s `spin_until`); then sets the `sleepers`
+//! flag and sleeps on the sequence word with `futex_wait`. A sender, under the lock, reads
+//! `watchers`: only if it is set does it clear it and bump the sequence, and only if
+//! `sleepers` was set too does it call `futex_wake` after unlocking (the Dekker pattern:
+//! sequentially consistent store-then-load on both sides). So while the receiver keeps up
+//! without waiting, a send writes nothing but the control block and the message, and makes
+//! no system call. Senders waiting for room do the same on the `space` word. Sleeps last at
+//! most 100 ms before re-checking, so a process that dies between changing the queue and
+//! waking anyone strands nobody.
+//! [`MessageQueue::remove`] sets the `removed` flag, bumps both words and wakes everyone,
+//! who then return [`RecvError::Removed`] / [`SendError::Removed`] (`EIDRM`).
+//!
+//! ```
+//! use ipckit::mq::{MessageQueue, Selector};
+//! use ipckit::ns::{Key, Namespace};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let ns = Namespace::at(dir.path()).unwrap();
+//! let q = MessageQueue::create(&ns, Key(42), 0o600).unwrap();
+//! q.send(2, b"second kind").unwrap();
+//! q.send(1, b"first kind").unwrap();
+//! let m = q.recv(Selector::Type(1), 100).unwrap();
+//! assert_eq!((m.mtype, &m.data[..]), (1, &b"first kind"[..]));
+//! assert_eq!(q.recv(Selector::Any, 100).unwrap().data, b"second kind");
+//! assert!(matches!(q.try_recv(Selector::Any, 100), Err(ipckit::mq::RecvError::NoMessage)));
+//! q.remove().unwrap();
+//! ```
+
+#![allow(unsafe_code)] // SAFETY obligations are documented at each block (only ShmSafe impls).
+
+mod arena;
+
+use crate::ns::{
+    CreateMode, Entry, Key, Namespace, ObjectError, ObjectFile, ObjectKind, OpenAccess,
+};
+use crate::sync::{LockError, MutexGuard};
+use crate::sys::{self, FutexWait};
+use arena::{Arena, Control, Fault, Geometry, NIL};
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{Ordering, fence};
+use std::time::{Duration, Instant};
+
+/// Default bytes a queue may hold (`MSGMNB` on Linux).
+pub const DEFAULT_MAX_BYTES: u64 = 16_384;
+/// Default largest message (`MSGMAX` on Linux).
+pub const DEFAULT_MAX_MESSAGE_SIZE: u32 = 8192;
+/// Default capacity: how far `max_bytes` may later be raised ([`MessageQueue::set_max_bytes`]).
+pub const DEFAULT_CAPACITY: u64 = 65_536;
+/// The largest capacity a queue may be created with (its file needs 80 bytes per byte of
+/// capacity, most of them never touched unless the queue fills with tiny messages).
+pub const MAX_CAPACITY: u64 = 16 << 20;
+
+/// How long a sleeper sleeps at most before re-checking the queue.
+const SLEEP_SLICE: Duration = Duration::from_millis(100);
+/// How long a waiter spins before it sleeps.
+const SPIN: Duration = Duration::from_micros(30);
+
+/// Messages at least this long are copied in and out without holding the queue lock (two
+/// short critical sections instead of one long one), so a sender and a receiver copy at the
+/// same time.
+const OUTSIDE_LOCK: usize = 1024;
+
+/// Where a receive puts the bytes.
+enum Out<'b> {
+    /// A growable buffer, resized to the message.
+    Vec(&'b mut Vec<u8>),
+    /// The caller's slice, at least as long as the message (or truncation was asked for).
+    Slice(&'b mut [u8]),
+}
+
+/// How [`MessageQueue::wait_change`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waited {
+    /// The sequence changed (or the queue was removed): look again.
+    Changed,
+    /// A whole sleep slice passed without a change.
+    Slept,
+    /// The deadline passed.
+    Expired,
+}
+
+/// Parameters of a new queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// Bytes the queue may hold (`msg_qbytes`); also the most messages it may hold.
+    pub max_bytes: u64,
+    /// The largest message (`MSGMAX`).
+    pub max_message_size: u32,
+    /// The most `max_bytes` may ever be raised to; at least `max_bytes`.
+    pub capacity: u64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            max_bytes: DEFAULT_MAX_BYTES,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            capacity: DEFAULT_CAPACITY,
+        }
+    }
+}
+
+impl QueueConfig {
+    /// The default configuration with `max_bytes` set (capacity raised to fit).
+    pub fn with_max_bytes(max_bytes: u64) -> QueueConfig {
+        let d = QueueConfig::default();
+        QueueConfig { max_bytes, capacity: d.capacity.max(max_bytes), ..d }
+    }
+
+    fn validate(&self) -> Result<(), ObjectError> {
+        if self.max_bytes == 0 || self.max_bytes > self.capacity {
+            return Err(ObjectError::InvalidArgument(format!(
+                "max_bytes {} must be in 1..={}",
+                self.max_bytes, self.capacity
+            )));
+        }
+        if self.capacity > MAX_CAPACITY {
+            return Err(ObjectError::InvalidArgument(format!(
+                "capacity {} exceeds {MAX_CAPACITY}",
+                self.capacity
+            )));
+        }
+        if self.max_message_size as u64 > self.capacity {
+            return Err(ObjectError::InvalidArgument(format!(
+                "max_message_size {} exceeds the capacity {}",
+                self.max_message_size, self.capacity
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Which message [`MessageQueue::recv`] takes (`msgtyp` and `MSG_EXCEPT` of `msgrcv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selector {
+    /// The first message (`msgtyp == 0`): the head of the queue, O(1).
+    Any,
+    /// The first message of this type (`msgtyp > 0`).
+    Type(i64),
+    /// The first message of any type but this one (`msgtyp > 0` with `MSG_EXCEPT`).
+    Except(i64),
+    /// The first message of the lowest type at most this (`msgtyp < 0`, as `-t`).
+    UpTo(i64),
+}
+
+impl Selector {
+    fn validate(self) -> Result<(), i64> {
+        match self {
+            Selector::Any => Ok(()),
+            Selector::Type(t) | Selector::Except(t) | Selector::UpTo(t) if t >= 1 => Ok(()),
+            Selector::Type(t) | Selector::Except(t) | Selector::UpTo(t) => Err(t),
+        }
+    }
+}
+
+/// A received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Its type (>= 1).
+    pub mtype: i64,
+    /// Its bytes (the first `max_len` only, when truncation was asked for).
+    pub data: Vec<u8>,
+}
+
+/// How long an operation may wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Until it can proceed (or the queue is removed).
+    Block,
+    /// Not at all (`IPC_NOWAIT`).
+    NoWait,
+    /// At most this long.
+    Timeout(Duration),
+}
+
+impl Wait {
+    fn deadline(self) -> Option<Instant> {
+        match self {
+            Wait::Timeout(d) => Some(Instant::now() + d),
+            _ => None,
+        }
+    }
+}
+
+/// Why [`MessageQueue::send`] and friends did not send. `Full` and `TimedOut` hand the
+/// message back.
+#[derive(thiserror::Error)]
+pub enum SendError<M> {
+    /// `try_send`: the queue is full (`EAGAIN`): the bytes in it plus this message would
+    /// exceed `max_bytes`, or it holds `max_bytes` messages already.
+    #[error("the message queue is full (EAGAIN)")]
+    Full(M),
+    /// `send_timeout`: still full when the time ran out (`EAGAIN`).
+    #[error("timed out waiting for room in the message queue (EAGAIN)")]
+    TimedOut(M),
+    /// The type is below 1 (`EINVAL`).
+    #[error("invalid message type {0}: types start at 1 (EINVAL)")]
+    InvalidType(i64),
+    /// The message is longer than the queue's maximum message size or its `max_bytes`
+    /// (`EINVAL` on Linux).
+    #[error("message of {len} bytes exceeds the limit of {max} bytes")]
+    TooBig {
+        /// The message's length.
+        len: usize,
+        /// The limit it exceeds.
+        max: usize,
+    },
+    /// The queue was removed, before or while waiting (`EIDRM`).
+    #[error("the message queue was removed (EIDRM)")]
+    Removed,
+    /// The queue was opened read-only (`EACCES`).
+    #[error("the message queue was opened read-only (EACCES)")]
+    PermissionDenied,
+    /// The file's state is not valid (damaged by something other than ipckit).
+    #[error("the message queue is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl<M> fmt::Debug for SendError<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Full(_) => f.write_str("Full(..)"),
+            SendError::TimedOut(_) => f.write_str("TimedOut(..)"),
+            SendError::InvalidType(t) => write!(f, "InvalidType({t})"),
+            SendError::TooBig { len, max } => write!(f, "TooBig {{ len: {len}, max: {max} }}"),
+            SendError::Removed => f.write_str("Removed"),
+            SendError::PermissionDenied => f.write_str("PermissionDenied"),
+            SendError::Corrupt(s) => write!(f, "Corrupt({s:?})"),
+        }
+    }
+}
+
+impl<M> SendError<M> {
+    /// The message, when the error hands it back (`Full`, `TimedOut`).
+    pub fn into_message(self) -> Option<M> {
+        match self {
+            SendError::Full(m) | SendError::TimedOut(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// Why [`MessageQueue::recv`] and friends returned no message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecvError {
+    /// `try_recv`: no eligible message (`ENOMSG`).
+    #[error("no message of the requested type (ENOMSG)")]
+    NoMessage,
+    /// `recv_timeout`: none arrived in time.
+    #[error("timed out waiting for a message")]
+    TimedOut,
+    /// The selected message is longer than `max_len` and truncation was not asked for
+    /// (`E2BIG`); it stays in the queue.
+    #[error("the message has {len} bytes, more than the {max} asked for (E2BIG)")]
+    TooBig {
+        /// The message's length.
+        len: usize,
+        /// `max_len`.
+        max: usize,
+    },
+    /// The selector's type is below 1 (`EINVAL`).
+    #[error("invalid message type {0} in the selector: types start at 1 (EINVAL)")]
+    InvalidType(i64),
+    /// The queue was removed, before or while waiting (`EIDRM`).
+    #[error("the message queue was removed (EIDRM)")]
+    Removed,
+    /// The queue was opened read-only (`EACCES`).
+    #[error("the message queue was opened read-only (EACCES)")]
+    PermissionDenied,
+    /// The file's state is not valid (damaged by something other than ipckit).
+    #[error("the message queue is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// What `msgctl(IPC_STAT)` tells (`struct msqid_ds`), plus the queue's limits.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MessageQueueStat {
+    /// Key.
+    pub key: Key,
+    /// Id.
+    pub id: i32,
+    /// Owner's user id (the file's owner).
+    pub owner_uid: u32,
+    /// Creator's user id.
+    pub creator_uid: u32,
+    /// Creator's process id.
+    pub creator_pid: u32,
+    /// Permission bits.
+    pub mode: u32,
+    /// Messages in the queue (`msg_qnum`).
+    pub messages: u64,
+    /// Bytes of message data in the queue (`msg_cbytes`).
+    pub used_bytes: u64,
+    /// Bytes the queue may hold (`msg_qbytes`).
+    pub max_bytes: u64,
+    /// The largest message.
+    pub max_message_size: u32,
+    /// The most `max_bytes` may be raised to.
+    pub capacity: u64,
+    /// Process that sent last (`msg_lspid`), 0 if none.
+    pub last_send_pid: u32,
+    /// Process that received last (`msg_lrpid`), 0 if none.
+    pub last_recv_pid: u32,
+    /// Time of the last send (`msg_stime`), seconds since the epoch, 0 if none.
+    pub last_send_time: u64,
+    /// Time of the last receive (`msg_rtime`).
+    pub last_recv_time: u64,
+    /// Time of creation or the last `set_max_bytes` (`msg_ctime`).
+    pub change_time: u64,
+    /// True once removed.
+    pub removed: bool,
+}
+
+/// A System V style message queue (see the [module docs](self)).
+#[derive(Debug)]
+pub struct MessageQueue {
+    obj: ObjectFile,
+    arena: Arena,
+}
+
+impl MessageQueue {
+    /// Creates a queue with the default limits; `AlreadyExists` if `key` is taken
+    /// (`msgget(key, IPC_CREAT | IPC_EXCL | mode)`). [`Key::PRIVATE`] always creates.
+    pub fn create(ns: &Namespace, key: Key, mode: u32) -> Result<MessageQueue, ObjectError> {
+        Self::obtain(ns, key, CreateMode::CreateExclusive, mode, QueueConfig::default())
+            .map(|(q, _)| q)
+    }
+
+    /// Opens the existing queue with `key` (`msgget(key, 0)`): `NotFound` if there is none,
+    /// `PermissionDenied` if its mode does not allow reading and writing.
+    pub fn open(ns: &Namespace, key: Key) -> Result<MessageQueue, ObjectError> {
+        Self::from_object(ObjectFile::open(ns, ObjectKind::Mq, key, OpenAccess::ReadWrite)?)
+    }
+
+    /// Opens the queue with `key`, creating it with the default limits if absent
+    /// (`msgget(key, IPC_CREAT | mode)`).
+    pub fn open_or_create(
+        ns: &Namespace,
+        key: Key,
+        mode: u32,
+    ) -> Result<MessageQueue, ObjectError> {
+        Self::obtain(ns, key, CreateMode::OpenOrCreate, mode, QueueConfig::default())
+            .map(|(q, _)| q)
+    }
+
+    /// The general form of `msgget`: returns the queue and whether this call created it
+    /// (with `config`; an existing queue keeps its own limits).
+    pub fn obtain(
+        ns: &Namespace,
+        key: Key,
+        how: CreateMode,
+        mode: u32,
+        config: QueueConfig,
+    ) -> Result<(MessageQueue, bool), ObjectError> {
+        config.validate()?;
+        let nblocks = arena::arena_blocks(config.capacity);
+        let nblocks = u32::try_from(nblocks)
+            .ok()
+            .filter(|&n| n < NIL)
+            .ok_or_else(|| ObjectError::InvalidArgument("capacity too large".into()))?;
+        let (_, _, size) = arena::layout(nblocks);
+        let (obj, created) =
+            ObjectFile::obtain(ns, ObjectKind::Mq, key, how, mode, size, |m, state| {
+                // Zeroed memory: write the geometry as plain bytes.
+                let geometry = Geometry {
+                    capacity: config.capacity,
+                    nblocks,
+                    max_message: config.max_message_size,
+                };
+                let bytes: [u8; size_of::<Geometry>()] = geometry_bytes(geometry);
+                m.write(state + arena::GEOMETRY_AT, &bytes).map_err(corrupt_init)?;
+                let lock = arena::lock(m, state);
+                let mut c = lock.lock().map_err(|_| corrupt_init("fresh lock"))?;
+                let now = sys::unix_time_secs_coarse();
+                *c = Control {
+                    head: NIL,
+                    tail: NIL,
+                    messages: 0,
+                    used_bytes: 0,
+                    max_bytes: config.max_bytes,
+                    alloc_hint: 0,
+                    last_send_pid: 0,
+                    last_recv_pid: 0,
+                    _pad: 0,
+                    last_send_time: 0,
+                    last_recv_time: 0,
+                    change_time: now,
+                    pending_bytes: 0,
+                    pending_messages: 0,
+                    inflight: [arena::Inflight::default(); arena::INFLIGHT],
+                };
+                Ok(())
+            })?;
+        Ok((Self::from_object(obj)?, created))
+    }
+
+    /// Opens the queue with id `id`.
+    pub fn open_id(ns: &Namespace, id: i32) -> Result<MessageQueue, ObjectError> {
+        Self::from_object(ObjectFile::open_id(ns, ObjectKind::Mq, id, OpenAccess::ReadWrite)?)
+    }
+
+    /// Opens the queue file at `path` read-write (for `ipckit rm` and friends).
+    pub fn open_path(path: &Path) -> Result<MessageQueue, ObjectError> {
+        Self::from_object(ObjectFile::open_path(path, ObjectKind::Mq, OpenAccess::ReadWrite)?)
+    }
+
+    /// Opens the queue a namespace listing found, with the given access. A read-only queue
+    /// allows [`stat`](Self::stat) (a snapshot taken without the lock) but not send/receive.
+    pub fn open_entry(entry: &Entry, access: OpenAccess) -> Result<MessageQueue, ObjectError> {
+        Self::from_object(ObjectFile::open_path(&entry.path, ObjectKind::Mq, access)?)
+    }
+
+    fn from_object(obj: ObjectFile) -> Result<MessageQueue, ObjectError> {
+        let state = obj.state_offset();
+        let m = obj.mapping();
+        let bad = |reason: String| ObjectError::Corrupt { path: obj.path().to_path_buf(), reason };
+        let g: Geometry =
+            m.read_value(state + arena::GEOMETRY_AT).map_err(|e| bad(e.to_string()))?;
+        if g.nblocks == 0 || g.nblocks == NIL || g.capacity > MAX_CAPACITY {
+            return Err(bad(format!("invalid geometry {g:?}")));
+        }
+        if arena::arena_blocks(g.capacity) > g.nblocks as u64 || g.max_message as u64 > g.capacity {
+            return Err(bad(format!("inconsistent geometry {g:?}")));
+        }
+        let (_, _, size) = arena::layout(g.nblocks);
+        if state + size != m.len() || state % arena::BLOCK != 0 {
+            return Err(bad(format!(
+                "a queue of {} blocks needs {} bytes, the file has {}",
+                g.nblocks,
+                state + size,
+                m.len()
+            )));
+        }
+        Ok(MessageQueue { arena: Arena::new(state, g), obj })
+    }
+
+    /// The key.
+    pub fn key(&self) -> Key {
+        self.obj.key()
+    }
+
+    /// The id.
+    pub fn id(&self) -> i32 {
+        self.obj.id()
+    }
+
+    /// The queue's file.
+    pub fn path(&self) -> &Path {
+        self.obj.path()
+    }
+
+    /// The largest message this queue accepts.
+    pub fn max_message_size(&self) -> usize {
+        self.arena.max_message as usize
+    }
+
+    fn writable(&self) -> bool {
+        self.obj.access() == OpenAccess::ReadWrite
+    }
+
+    /// Locks the control block; repairs it if the previous owner died.
+    fn lock(&self) -> Result<MutexGuard<'_, Control>, Fault> {
+        let m = self.obj.mapping();
+        let lock = arena::lock(m, self.arena.state);
+        match lock.lock() {
+            Ok(g) => Ok(g),
+            Err(LockError::OwnerDied(mut g)) => {
+                self.arena.repair(m, &mut g);
+                g.mark_consistent();
+                Ok(g)
+            }
+            Err(e) => Err(Fault::Corrupt(format!("queue lock: {e}"))),
+        }
+    }
+
+    // ----- send -----------------------------------------------------------------------
+
+    /// Appends a message of type `mtype` (>= 1), blocking while the queue is full (`msgsnd`).
+    ///
+    /// Errors: `InvalidType`, `TooBig`, `Removed` (also when removed while waiting),
+    /// `PermissionDenied`, `Corrupt`.
+    pub fn send<M: AsRef<[u8]>>(&self, mtype: i64, msg: M) -> Result<(), SendError<M>> {
+        self.send_with(mtype, msg, Wait::Block)
+    }
+
+    /// Appends a message without waiting (`IPC_NOWAIT`): `Full(msg)` if there is no room.
+    pub fn try_send<M: AsRef<[u8]>>(&self, mtype: i64, msg: M) -> Result<(), SendError<M>> {
+        self.send_with(mtype, msg, Wait::NoWait)
+    }
+
+    /// Appends a message, waiting at most `timeout` for room: `TimedOut(msg)` otherwise.
+    pub fn send_timeout<M: AsRef<[u8]>>(
+        &self,
+        mtype: i64,
+        msg: M,
+        timeout: Duration,
+    ) -> Result<(), SendError<M>> {
+        self.send_with(mtype, msg, Wait::Timeout(timeout))
+    }
+
+    /// The general form of send.
+    pub fn send_with<M: AsRef<[u8]>>(
+        &self,
+        mtype: i64,
+        msg: M,
+        wait: Wait,
+    ) -> Result<(), SendError<M>> {
+        if mtype < 1 {
+            return Err(SendError::InvalidType(mtype));
+        }
+        let len = msg.as_ref().len();
+        if len > self.arena.max_message as usize {
+            return Err(SendError::TooBig { len, max: self.arena.max_message as usize });
+        }
+        if !self.writable() {
+            return Err(SendError::PermissionDenied);
+        }
+        let deadline = wait.deadline();
+        let m = self.obj.mapping();
+        let space = arena::wait_word(m, self.arena.state, arena::SPACE_WAIT_AT);
+        let mut sweep = false;
+        loop {
+            let mut c = self.lock().map_err(send_fault)?;
+            if self.obj.is_removed() {
+                return Err(SendError::Removed);
+            }
+            if len as u64 > c.max_bytes {
+                return Err(SendError::TooBig { len, max: c.max_bytes as usize });
+            }
+            let held = c.used_bytes + c.pending_bytes;
+            if held + len as u64 <= c.max_bytes && c.messages + c.pending_messages < c.max_bytes {
+                let first = self.reserve(&mut c, mtype, len).map_err(send_fault)?;
+                let slot = (len >= OUTSIDE_LOCK).then(|| self.take_slot(&mut c, first, len));
+                let wake = match slot.flatten() {
+                    None => {
+                        self.copy_in(first, msg.as_ref()).map_err(send_fault)?;
+                        self.link(&mut c, first, len).map_err(send_fault)?
+                    }
+                    Some(i) => {
+                        // Copy without the lock, so that receivers copy out at the same time.
+                        drop(c);
+                        self.copy_in(first, msg.as_ref()).map_err(send_fault)?;
+                        c = self.lock().map_err(send_fault)?;
+                        self.release_slot(&mut c, i, first, len).map_err(send_fault)?;
+                        if self.obj.is_removed() {
+                            let _ = self.arena.free(m, first, len);
+                            return Err(SendError::Removed);
+                        }
+                        self.link(&mut c, first, len).map_err(send_fault)?
+                    }
+                };
+                drop(c);
+                if wake {
+                    sys::futex_wake(
+                        &arena::wait_word(m, self.arena.state, arena::DATA_WAIT_AT).seq,
+                        u32::MAX,
+                    );
+                }
+                return Ok(());
+            }
+            if (sweep || wait == Wait::NoWait)
+                && c.pending_messages > 0
+                && self.arena.sweep_dead(m, &mut c)
+            {
+                sweep = false;
+                continue; // a dead copier held the room we need
+            }
+            if wait == Wait::NoWait {
+                return Err(SendError::Full(msg));
+            }
+            if false {
+                continue; // a dead copier held the room we need
+            }
+            // Register as a watcher while holding the lock: whoever changes the queue next
+            // sees it and bumps the sequence.
+            space.watchers.store(1, Ordering::Relaxed);
+            let seen = space.seq.load(Ordering::Relaxed);
+            drop(c);
+            match self.wait_change(space, seen, deadline) {
+                Waited::Changed => sweep = false,
+                Waited::Slept => sweep = true,
+                Waited::Expired => return Err(SendError::TimedOut(msg)),
+            }
+        }
+    }
+
+    /// Under the lock, with room checked: allocates blocks for a `len`-byte message and
+    /// writes its header (not linked: nobody can reach it yet).
+    fn reserve(&self, c: &mut Control, mtype: i64, len: usize) -> Result<u32, Fault> {
+        let m = self.obj.mapping();
+        let a = &self.arena;
+        let active = a.active_blocks(c.max_bytes);
+        let mut hint = c.alloc_hint;
+        let (first, contiguous) = a
+            .alloc(m, arena::blocks_for(len), active, &mut hint)
+            .ok_or_else(|| Fault::Corrupt("no free blocks although the queue has room".into()))?;
+        c.alloc_hint = hint;
+        let h = a.header(m, first)?;
+        h.mtype.store(mtype, Ordering::Relaxed);
+        let flag = if contiguous { 0 } else { arena::SCATTERED };
+        h.len.store(len as u32 | flag, Ordering::Relaxed);
+        h.next.store(NIL, Ordering::Relaxed);
+        Ok(first)
+    }
+
+    /// Copies a message's bytes into its reserved blocks (the caller owns them: under the
+    /// lock, or through an in-flight slot).
+    fn copy_in(&self, first: u32, data: &[u8]) -> Result<(), Fault> {
+        let m = self.obj.mapping();
+        self.arena.runs(m, first, data.len(), data.len(), |at, r| {
+            m.write(at, &data[r]).expect("runs stay inside the arena");
+        })
+    }
+
+    /// Under the lock: records that this thread copies the message at `first` outside the
+    /// lock, so its blocks and bytes stay accounted for (and are reclaimed if the thread
+    /// dies). `None` when every slot is busy: the caller copies under the lock instead.
+    fn take_slot(&self, c: &mut Control, first: u32, len: usize) -> Option<usize> {
+        let i = c.inflight.iter().position(|s| s.owner == 0)?;
+        c.inflight[i] = arena::Inflight {
+            owner: sys::ProcessId::current_thread().token(),
+            first,
+            len: len as u32,
+        };
+        c.pending_bytes += len as u64;
+        c.pending_messages += 1;
+        Some(i)
+    }
+
+    /// Under the lock again: ends the in-flight copy recorded in slot `i`.
+    fn release_slot(&self, c: &mut Control, i: usize, first: u32, len: usize) -> Result<(), Fault> {
+        let me = sys::ProcessId::current_thread().token();
+        let s = c.inflight[i];
+        if s.owner != me || s.first != first || s.len as usize != len {
+            return Err(Fault::Corrupt("an in-flight copy lost its slot".into()));
+        }
+        c.inflight[i] = arena::Inflight::default();
+        c.pending_bytes = c.pending_bytes.saturating_sub(len as u64);
+        c.pending_messages = c.pending_messages.saturating_sub(1);
+        Ok(())
+    }
+
+    /// Under the lock: links the complete message at `first` at the tail with one release
+    /// store, updates the counts and bumps the data sequence. Returns whether a receiver
+    /// sleeps and must be woken.
+    fn link(&self, c: &mut Control, first: u32, len: usize) -> Result<bool, Fault> {
+        let m = self.obj.mapping();
+        let a = &self.arena;
+        // Everything written to the message is complete before it becomes reachable, even
+        // to a process that takes over the lock after we die here.
+        fence(Ordering::Release);
+        if c.tail == NIL {
+            c.head = first;
+        } else {
+            a.header(m, c.tail)?.next.store(first, Ordering::Release);
+        }
+        c.tail = first;
+        c.messages += 1;
+        c.used_bytes += len as u64;
+        set_if_changed(&mut c.last_send_pid, current_pid());
+        set_if_changed(&mut c.last_send_time, sys::unix_time_secs_coarse());
+        Ok(self.bump(arena::DATA_WAIT_AT))
+    }
+
+    /// Under the queue lock: if anyone watches the wait word, bumps its sequence (ending their
+    /// spin) and reports whether someone sleeps and must be woken (clearing both flags: the
+    /// caller wakes them all after unlocking; those who still wait register again).
+    fn bump(&self, which: usize) -> bool {
+        let w = arena::wait_word(self.obj.mapping(), self.arena.state, which);
+        if w.watchers.load(Ordering::Relaxed) == 0 {
+            return false; // the common case: a read of a line nobody writes
+        }
+        w.watchers.store(0, Ordering::Relaxed);
+        // SeqCst increment, then SeqCst load of the flag: pairs with the sleeper's SeqCst
+        // store of the flag, then load of the sequence (Dekker): one of us sees the other.
+        w.seq.fetch_add(1, Ordering::SeqCst);
+        w.sleepers.load(Ordering::SeqCst) != 0 && w.sleepers.swap(0, Ordering::SeqCst) != 0
+    }
+
+    /// Waits until the wait word's sequence differs from `seen` (or the queue is removed),
+    /// spinning briefly first, then sleeping one bounded slice.
+    fn wait_change(&self, w: &arena::WaitWord, seen: u32, deadline: Option<Instant>) -> Waited {
+        let removed = || self.obj.is_removed();
+        if crate::sync::spin_until(SPIN, || w.seq.load(Ordering::Acquire) != seen || removed()) {
+            return Waited::Changed;
+        }
+        w.sleepers.store(1, Ordering::SeqCst);
+        if w.seq.load(Ordering::SeqCst) != seen || removed() {
+            return Waited::Changed;
+        }
+        let mut slice = SLEEP_SLICE;
+        if let Some(d) = deadline {
+            let now = Instant::now();
+            if now >= d {
+                return Waited::Expired;
+            }
+            slice = slice.min(d - now);
+        }
+        match sys::futex_wait(&w.seq, seen, Some(slice)) {
+            FutexWait::TimedOut if deadline.is_some_and(|d| Instant::now() >= d) => Waited::Expired,
+            FutexWait::TimedOut => Waited::Slept,
+            _ => Waited::Changed,
+        }
+    }
+
+    // ----- receive --------------------------------------------------------------------
+
+    /// Takes the first message `selector` picks, blocking until there is one (`msgrcv`).
+    ///
+    /// Errors: `TooBig` if it is longer than `max_len` (it stays queued), `InvalidType`,
+    /// `Removed` (also when removed while waiting), `PermissionDenied`, `Corrupt`.
+    pub fn recv(&self, selector: Selector, max_len: usize) -> Result<Message, RecvError> {
+        self.recv_with(selector, max_len, false, Wait::Block)
+    }
+
+    /// Takes a message without waiting (`IPC_NOWAIT`): `NoMessage` if none is eligible.
+    pub fn try_recv(&self, selector: Selector, max_len: usize) -> Result<Message, RecvError> {
+        self.recv_with(selector, max_len, false, Wait::NoWait)
+    }
+
+    /// Takes a message, waiting at most `timeout`: `TimedOut` otherwise.
+    pub fn recv_timeout(
+        &self,
+        selector: Selector,
+        max_len: usize,
+        timeout: Duration,
+    ) -> Result<Message, RecvError> {
+        self.recv_with(selector, max_len, false, Wait::Timeout(timeout))
+    }
+
+    /// The general form of receive. With `truncate` (`MSG_NOERROR`) a message longer than
+    /// `max_len` is taken and cut to its first `max_len` bytes instead of failing `TooBig`.
+    pub fn recv_with(
+        &self,
+        selector: Selector,
+        max_len: usize,
+        truncate: bool,
+        wait: Wait,
+    ) -> Result<Message, RecvError> {
+        let mut data = Vec::new();
+        let mtype = self.recv_into(selector, &mut data, max_len, truncate, wait)?;
+        Ok(Message { mtype, data })
+    }
+
+    /// Like [`recv_with`](Self::recv_with), into `buf` (its allocation reused; on success it
+    /// holds exactly the message's bytes, on error its contents are unspecified): returns the
+    /// type. For loops that receive many messages.
+    pub fn recv_into(
+        &self,
+        selector: Selector,
+        buf: &mut Vec<u8>,
+        max_len: usize,
+        truncate: bool,
+        wait: Wait,
+    ) -> Result<i64, RecvError> {
+        self.receive(selector, Out::Vec(buf), max_len, truncate, wait).map(|(t, _)| t)
+    }
+
+    /// Like [`recv_with`](Self::recv_with) with `max_len = buf.len()`, into the caller's
+    /// buffer (as `msgrcv` does): returns the type and the number of bytes written.
+    pub fn recv_into_slice(
+        &self,
+        selector: Selector,
+        buf: &mut [u8],
+        truncate: bool,
+        wait: Wait,
+    ) -> Result<(i64, usize), RecvError> {
+        let max_len = buf.len();
+        self.receive(selector, Out::Slice(buf), max_len, truncate, wait)
+    }
+
+    fn receive(
+        &self,
+        selector: Selector,
+        mut out: Out<'_>,
+        max_len: usize,
+        truncate: bool,
+        wait: Wait,
+    ) -> Result<(i64, usize), RecvError> {
+        selector.validate().map_err(RecvError::InvalidType)?;
+        if !self.writable() {
+            return Err(RecvError::PermissionDenied);
+        }
+        let deadline = wait.deadline();
+        let m = self.obj.mapping();
+        let data = arena::wait_word(m, self.arena.state, arena::DATA_WAIT_AT);
+        loop {
+            let c = self.lock().map_err(recv_fault)?;
+            if self.obj.is_removed() {
+                return Err(RecvError::Removed);
+            }
+            if let Some(found) = self.select(&c, selector).map_err(recv_fault)? {
+                return self.dequeue(c, found, &mut out, max_len, truncate);
+            }
+            if wait == Wait::NoWait {
+                return Err(RecvError::NoMessage);
+            }
+            // Register as a watcher while holding the lock: whoever changes the queue next
+            // sees it and bumps the sequence.
+            data.watchers.store(1, Ordering::Relaxed);
+            let seen = data.seq.load(Ordering::Relaxed);
+            drop(c);
+            if self.wait_change(data, seen, deadline) == Waited::Expired {
+                return Err(RecvError::TimedOut);
+            }
+        }
+    }
+
+    /// Finds the message `selector` picks: (previous message or NIL, the message).
+    fn select(&self, c: &Control, selector: Selector) -> Result<Option<(u32, u32)>, Fault> {
+        let m = self.obj.mapping();
+        let a = &self.arena;
+        let (mut prev, mut cur) = (NIL, c.head);
+        let mut best: Option<(u32, u32, i64)> = None;
+        let mut steps = 0u32;
+        while cur != NIL {
+            steps += 1;
+            if steps > a.nblocks {
+                return Err(Fault::Corrupt("the message list has a cycle".into()));
+            }
+            let (mtype, _, next) = a.read_header(m, cur)?;
+            match selector {
+                Selector::Any => return Ok(Some((prev, cur))),
+                Selector::Type(t) if mtype == t => return Ok(Some((prev, cur))),
+                Selector::Except(t) if mtype != t => return Ok(Some((prev, cur))),
+                Selector::UpTo(t) if mtype <= t && best.is_none_or(|(_, _, bt)| mtype < bt) => {
+                    best = Some((prev, cur, mtype));
+                    if mtype == 1 {
+                        break; // nothing can be lower
+                    }
+                }
+                _ => {}
+            }
+            prev = cur;
+            cur = next;
+        }
+        Ok(best.map(|(p, c, _)| (p, c)))
+    }
+
+    /// Takes the selected message `cur` (after `prev`) out of the queue: checks its length,
+    /// copies it out, unlinks it with one store and frees its blocks. Long messages are
+    /// unlinked first and copied without the lock through an in-flight slot. Unlocks `c`;
+    /// returns the type.
+    fn dequeue<'q>(
+        &'q self,
+        mut c: MutexGuard<'q, Control>,
+        (prev, cur): (u32, u32),
+        out: &mut Out<'_>,
+        max_len: usize,
+        truncate: bool,
+    ) -> Result<(i64, usize), RecvError> {
+        let m = self.obj.mapping();
+        let a = &self.arena;
+        let (mtype, len, next) = a.read_header(m, cur).map_err(recv_fault)?;
+        if len > max_len && !truncate {
+            return Err(RecvError::TooBig { len, max: max_len });
+        }
+        let take = len.min(max_len);
+        let buf: &mut [u8] = match out {
+            // Grows (zero-filling) only past what earlier calls left: a reused buffer is not
+            // cleared and refilled on every message.
+            Out::Vec(v) => {
+                v.resize(take, 0);
+                &mut v[..]
+            }
+            Out::Slice(s) => &mut s[..take],
+        };
+        let copy_out = |buf: &mut [u8]| {
+            a.runs(m, cur, len, take, |at, r| {
+                m.read(at, &mut buf[r]).expect("runs stay inside the arena");
+            })
+        };
+        let slot = if take >= OUTSIDE_LOCK { self.take_slot(&mut c, cur, len) } else { None };
+        let wake = match slot {
+            None => {
+                copy_out(buf).map_err(recv_fault)?;
+                // The copy is complete before the message leaves the list.
+                fence(Ordering::Release);
+                self.unlink(&mut c, prev, cur, next, len).map_err(recv_fault)?;
+                a.free(m, cur, len).map_err(recv_fault)?;
+                self.bump(arena::SPACE_WAIT_AT)
+            }
+            Some(i) => {
+                // Out of the list now; its blocks stay ours (and counted) until freed.
+                self.unlink(&mut c, prev, cur, next, len).map_err(recv_fault)?;
+                drop(c);
+                copy_out(buf).map_err(recv_fault)?;
+                c = self.lock().map_err(recv_fault)?;
+                self.release_slot(&mut c, i, cur, len).map_err(recv_fault)?;
+                a.free(m, cur, len).map_err(recv_fault)?;
+                self.bump(arena::SPACE_WAIT_AT)
+            }
+        };
+        drop(c);
+        if wake {
+            sys::futex_wake(&arena::wait_word(m, a.state, arena::SPACE_WAIT_AT).seq, u32::MAX);
+        }
+        Ok((mtype, take))
+    }
+
+    /// Under the lock: unlinks the message `cur` (after `prev`, before `next`) with one store
+    /// and updates the counts.
+    fn unlink(
+        &self,
+        c: &mut Control,
+        prev: u32,
+        cur: u32,
+        next: u32,
+        len: usize,
+    ) -> Result<(), Fault> {
+        if prev == NIL {
+            c.head = next;
+        } else {
+            self.arena.header(self.obj.mapping(), prev)?.next.store(next, Ordering::Release);
+        }
+        if c.tail == cur {
+            c.tail = prev;
+        }
+        c.messages = c.messages.saturating_sub(1);
+        c.used_bytes = c.used_bytes.saturating_sub(len as u64);
+        if c.messages == 0 {
+            c.alloc_hint = 0; // start again at the front: the same few pages stay hot
+        }
+        set_if_changed(&mut c.last_recv_pid, current_pid());
+        set_if_changed(&mut c.last_recv_time, sys::unix_time_secs_coarse());
+        Ok(())
+    }
+
+    /// A copy of the message at position `index` (0: the head), left in place (like
+    /// `msgrcv` with `MSG_COPY`); `None` if the queue holds fewer messages. Never blocks
+    /// except on the lock.
+    pub fn peek(&self, index: usize) -> Result<Option<Message>, RecvError> {
+        if !self.writable() {
+            return Err(RecvError::PermissionDenied);
+        }
+        let c = self.lock().map_err(recv_fault)?;
+        if self.obj.is_removed() {
+            return Err(RecvError::Removed);
+        }
+        let m = self.obj.mapping();
+        let a = &self.arena;
+        let mut cur = c.head;
+        let mut i = 0usize;
+        while cur != NIL {
+            if i > a.nblocks as usize {
+                return Err(recv_fault(Fault::Corrupt("the message list has a cycle".into())));
+            }
+            let (mtype, len, next) = a.read_header(m, cur).map_err(recv_fault)?;
+            if i == index {
+                let mut data = vec![0u8; len];
+                a.runs(m, cur, len, len, |at, r| {
+                    m.read(at, &mut data[r]).expect("runs stay inside the arena");
+                })
+                .map_err(recv_fault)?;
+                return Ok(Some(Message { mtype, data }));
+            }
+            i += 1;
+            cur = next;
+        }
+        Ok(None)
+    }
+
+    // ----- control --------------------------------------------------------------------
+
+    /// `msgctl(IPC_STAT)`: counts, limits, last sender and receiver. Takes the lock when the
+    /// queue is open read-write; a read-only queue gives an unlocked snapshot.
+    pub fn stat(&self) -> Result<MessageQueueStat, ObjectError> {
+        let c: Control = if self.writable() {
+            *self.lock().map_err(|e| self.object_fault(e))?
+        } else {
+            let off = self.arena.state + arena::LOCK_AT + size_of::<crate::sync::RawMutex>();
+            let off = off.next_multiple_of(align_of::<Control>());
+            self.obj
+                .mapping()
+                .read_value::<Control>(off)
+                .map_err(|e| self.object_fault(Fault::Corrupt(e.to_string())))?
+        };
+        let meta = self.obj.metadata()?;
+        let h = self.obj.header();
+        use std::os::unix::fs::MetadataExt;
+        Ok(MessageQueueStat {
+            key: self.key(),
+            id: self.id(),
+            owner_uid: meta.uid(),
+            creator_uid: h.creator_uid.load(Ordering::Relaxed),
+            creator_pid: h.creator_pid.load(Ordering::Relaxed),
+            mode: meta.mode() & 0o777,
+            messages: c.messages,
+            used_bytes: c.used_bytes,
+            max_bytes: c.max_bytes,
+            max_message_size: self.arena.max_message,
+            capacity: self.arena.capacity,
+            last_send_pid: c.last_send_pid,
+            last_recv_pid: c.last_recv_pid,
+            last_send_time: c.last_send_time,
+            last_recv_time: c.last_recv_time,
+            change_time: c.change_time,
+            removed: self.obj.is_removed(),
+        })
+    }
+
+    /// `msgctl(IPC_SET)` of `msg_qbytes`: sets the bytes the queue may hold, in
+    /// `1..=capacity` (`InvalidArgument` otherwise; Linux says `EPERM` above `MSGMNB` for
+    /// unprivileged callers). Wakes blocked senders, who re-check against the new limit.
+    pub fn set_max_bytes(&self, max_bytes: u64) -> Result<(), ObjectError> {
+        if max_bytes == 0 || max_bytes > self.arena.capacity {
+            return Err(ObjectError::InvalidArgument(format!(
+                "max_bytes {max_bytes} must be in 1..={} (the queue's capacity)",
+                self.arena.capacity
+            )));
+        }
+        if !self.writable() {
+            return Err(ObjectError::PermissionDenied { path: self.path().to_path_buf() });
+        }
+        let mut c = self.lock().map_err(|e| self.object_fault(e))?;
+        if self.obj.is_removed() {
+            return Err(ObjectError::Removed);
+        }
+        c.max_bytes = max_bytes;
+        c.change_time = sys::unix_time_secs_coarse();
+        self.obj.header().touch();
+        let wake = self.bump(arena::SPACE_WAIT_AT);
+        drop(c);
+        if wake {
+            let w = arena::wait_word(self.obj.mapping(), self.arena.state, arena::SPACE_WAIT_AT);
+            sys::futex_wake(&w.seq, u32::MAX);
+        }
+        Ok(())
+    }
+
+    /// `msgctl(IPC_RMID)`: removes the queue. Its key is free at once; every blocked sender
+    /// and receiver returns `Removed` (`EIDRM`) promptly, and so does every later operation
+    /// through a handle opened before. Errors: `PermissionDenied` (not the owner),
+    /// `Removed` (already removed).
+    pub fn remove(&self) -> Result<(), ObjectError> {
+        self.obj.remove()?;
+        if self.writable() {
+            for which in [arena::DATA_WAIT_AT, arena::SPACE_WAIT_AT] {
+                let w = arena::wait_word(self.obj.mapping(), self.arena.state, which);
+                // Not under the lock: waiters see `removed` or the new sequence, and sleep in
+                // bounded slices that re-check `removed` in any case.
+                w.seq.fetch_add(1, Ordering::SeqCst);
+                sys::futex_wake(&w.seq, u32::MAX);
+            }
+        }
+        Ok(())
+    }
+
+    /// True once the queue was removed (by anyone).
+    pub fn is_removed(&self) -> bool {
+        self.obj.is_removed()
+    }
+
+    fn object_fault(&self, f: Fault) -> ObjectError {
+        let Fault::Corrupt(reason) = f;
+        ObjectError::Corrupt { path: self.path().to_path_buf(), reason }
+    }
+}
+
+/// Writes `v` only if it differs: a cache line that both processes only read stays in both
+/// caches, where a store (even of the same value) would pull it away from the other core.
+#[inline]
+fn set_if_changed<T: PartialEq>(slot: &mut T, v: T) {
+    if *slot != v {
+        *slot = v;
+    }
+}
+
+fn send_fault<M>(f: Fault) -> SendError<M> {
+    let Fault::Corrupt(s) = f;
+    SendError::Corrupt(s)
+}
+
+fn recv_fault(f: Fault) -> RecvError {
+    let Fault::Corrupt(s) = f;
+    RecvError::Corrupt(s)
+}
+
+fn corrupt_init(e: impl fmt::Display) -> ObjectError {
+    ObjectError::InvalidArgument(format!("cannot initialize the queue: {e}"))
+}
+
+fn geometry_bytes(g: Geometry) -> [u8; size_of::<Geometry>()] {
+    let mut b = [0u8; size_of::<Geometry>()];
+    b[0..8].copy_from_slice(&g.capacity.to_ne_bytes());
+    b[8..12].copy_from_slice(&g.nblocks.to_ne_bytes());
+    b[12..16].copy_from_slice(&g.max_message.to_ne_bytes());
+    b
+}
+
+/// The process id, without a system call per message: cached per thread together with the
+/// thread id, which changes in a forked child (so the cache is refreshed there).
+fn current_pid() -> u32 {
+    use std::cell::Cell;
+    thread_local! { static CACHE: Cell<(u32, u32)> = const { Cell::new((0, 0)) }; }
+    let tid = sys::current_tid();
+    CACHE.with(|c| {
+        let (t, p) = c.get();
+        if t == tid && p != 0 {
+            p
+        } else {
+            let p = sys::current_pid();
+            c.set((tid, p));
+            p
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;
