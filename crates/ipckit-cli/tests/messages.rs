@@ -170,7 +170,10 @@ fn compare_json_has_every_field() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let rows = v.as_array().unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["mechanism"].as_str().unwrap()).collect();
-    assert_eq!(names, ["shared memory", "pipe", "named pipe", "unix socket", "tcp", "udp"]);
+    assert_eq!(
+        names,
+        ["shared memory", "message queue", "pipe", "named pipe", "unix socket", "tcp", "udp"]
+    );
     for r in rows {
         for f in [
             "bidirectional",

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | [`net::Framed`](crate::net::Framed) | any byte stream: pipe, FIFO, Unix stream socket, TCP |
 //! | [`net::Datagrams`](crate::net::Datagrams) | connected datagram sockets: UDP, Unix datagram |
-//! | `mq::MessageQueue` (planned) | ipckit's System V style message queue |
+//! | [`mq::QueueEndpoint`](crate::mq::QueueEndpoint) | ipckit's System V style message queue, one type per direction |
 //!
 //! A one-way transport (a pipe: one end sends, the other receives) becomes a two-way one by
 //! pairing two of them in opposite directions: [`Pair`].
@@ -56,6 +56,9 @@ pub enum TransportError {
     /// when sending (`EPIPE`, `ECONNRESET`, `ECONNREFUSED`). The conversation is over.
     #[error("the peer closed the connection")]
     Closed,
+    /// The message queue was removed (`EIDRM`): no message will ever pass again.
+    #[error("the message queue was removed (EIDRM)")]
+    Removed,
     /// The peer closed (or a datagram ended) in the middle of a message: its header announced
     /// `expected` bytes of payload but only `got` arrived.
     #[error("truncated frame: expected {expected} bytes, got {got}")]

@@ -5,7 +5,7 @@
 //! the processes be related (parent and child)? Can it cross machines? Does the object
 //! survive the processes that use it? Does it synchronize the processes by itself, or is a
 //! semaphore needed beside it? [`MECHANISMS`] answers them, one entry per mechanism; adding a
-//! mechanism (the message queue, later) is adding one entry.
+//! mechanism is adding one entry.
 //!
 //! Each entry also runs once: the parent starts a child process (`ipckit __child compare
 //! MECH ...`), they set up the mechanism, and the parent measures
@@ -95,7 +95,7 @@ type Started = (Child, Box<dyn Duplex>);
 pub trait Duplex: Sender + Receiver {}
 impl<T: Sender + Receiver> Duplex for T {}
 
-/// The mechanisms, in table order. The message queue (`ipckit::mq`) joins as one more entry.
+/// The mechanisms, in table order.
 pub const MECHANISMS: &[Mechanism] = &[
     Mechanism {
         name: "shared memory",
@@ -107,6 +107,17 @@ pub const MECHANISMS: &[Mechanism] = &[
         synchronizes_itself: false,
         run: shm_parent,
         child: shm_child,
+    },
+    Mechanism {
+        name: "message queue",
+        based: Based::Message,
+        bidirectional: true,
+        related_processes_needed: false,
+        crosses_machines: false,
+        survives_processes: true,
+        synchronizes_itself: true,
+        run: mq_parent,
+        child: mq_child,
     },
     Mechanism {
         name: "pipe",
@@ -471,6 +482,34 @@ fn shm_child(args: &[&str]) -> anyhow::Result<Box<dyn Duplex>> {
     let map = Mapping::open(Path::new(args.first().context("path")?))?;
     ensure!(map.len() == 2 * CHANNEL, "the mapping has the wrong size");
     Ok(Box::new(ShmChannel::new(map, CHANNEL, 0)))
+}
+
+// ---- message queue -------------------------------------------------------------------------
+
+/// One queue for both directions: the parent sends type 1 and takes type 2; the child the
+/// other way round. `max_bytes` is 64 KiB, like a pipe's buffer, so the two compare fairly.
+fn mq_parent(ctx: &Context, w: &Workload, s: &Scratch) -> anyhow::Result<Started> {
+    use ipckit::mq::{MessageQueue, QueueConfig, Selector};
+    use ipckit::ns::{CreateMode, Key, Namespace};
+    let dir = s.path("ns");
+    let ns = Namespace::at(&dir)?;
+    let (q, _) = MessageQueue::obtain(
+        &ns,
+        Key::PRIVATE,
+        CreateMode::CreateExclusive,
+        0o600,
+        QueueConfig::with_max_bytes(64 * 1024),
+    )?;
+    let kid = spawn(ctx, "message queue", w, &[path_str(&dir)?, &q.id().to_string()])?;
+    Ok((kid, Box::new(q.endpoint(1, Selector::Type(2)))))
+}
+
+fn mq_child(args: &[&str]) -> anyhow::Result<Box<dyn Duplex>> {
+    use ipckit::mq::{MessageQueue, Selector};
+    use ipckit::ns::Namespace;
+    let ns = Namespace::at(Path::new(args.first().context("namespace")?))?;
+    let q = MessageQueue::open_id(&ns, arg(args, 1)?)?;
+    Ok(Box::new(q.endpoint(2, Selector::Type(1))))
 }
 
 // ---- anonymous pipes ----------------------------------------------------------------------

@@ -85,6 +85,9 @@
 #![allow(unsafe_code)] // SAFETY obligations are documented at each block (only ShmSafe impls).
 
 mod arena;
+mod endpoint;
+
+pub use endpoint::QueueEndpoint;
 
 use crate::ns::{
     CreateMode, Entry, Key, Namespace, ObjectError, ObjectFile, ObjectKind, OpenAccess,
