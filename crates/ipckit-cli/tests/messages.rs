@@ -190,8 +190,9 @@ fn compare_json_has_every_field() {
     }
     assert_eq!(rows[0]["based"], "memory");
     assert_eq!(rows[0]["synchronizes_itself"], false);
-    assert_eq!(rows[1]["related_processes_needed"], true);
-    assert_eq!(rows[4]["crosses_machines"], true);
+    assert_eq!(rows[1]["survives_processes"], true, "a message queue outlives its processes");
+    assert_eq!(rows[2]["related_processes_needed"], true);
+    assert_eq!(rows[5]["crosses_machines"], true);
 }
 
 #[test]
