@@ -24,40 +24,21 @@ const LIMIT: Duration = Duration::from_secs(300);
 const MAX_LEN: usize = 4096;
 const KEY: Key = Key(0x5eed);
 
+mod support;
+
 fn main() {
-    if let Ok(role) = std::env::var("IPCKIT_TEST_ROLE") {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        child(&role, &args);
-        return;
-    }
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let tests: &[(&str, fn())] = &[
-        ("queue_outlives_its_sender", queue_outlives_its_sender),
-        ("remove_wakes_a_receiver_in_another_process", remove_wakes_a_receiver_in_another_process),
-        ("msgstress_4_senders_4_receivers", msgstress_4_senders_4_receivers),
-        ("sigkill_senders_and_receivers_at_random", sigkill_senders_and_receivers_at_random),
-    ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, f) in tests {
-        if !filter.is_empty() && !filter.iter().any(|p| name.contains(p.as_str())) {
-            continue;
-        }
-        let t = Instant::now();
-        match std::panic::catch_unwind(f) {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:.2?})", t.elapsed());
-            }
-            Err(_) => {
-                failed += 1;
-                println!("test {name} ... FAILED");
-            }
-        }
-    }
-    println!("\n{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    support::main(
+        &[
+            ("queue_outlives_its_sender", queue_outlives_its_sender),
+            (
+                "remove_wakes_a_receiver_in_another_process",
+                remove_wakes_a_receiver_in_another_process,
+            ),
+            ("msgstress_4_senders_4_receivers", msgstress_4_senders_4_receivers),
+            ("sigkill_senders_and_receivers_at_random", sigkill_senders_and_receivers_at_random),
+        ],
+        child,
+    );
 }
 
 fn env_knob(name: &str, default: u64) -> u64 {

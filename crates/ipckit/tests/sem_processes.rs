@@ -18,43 +18,24 @@ use std::time::{Duration, Instant};
 const LIMIT: Duration = Duration::from_secs(60);
 const KEY: Key = Key(0x5e4);
 
+mod support;
+
 fn main() {
-    if let Ok(role) = std::env::var("IPCKIT_TEST_ROLE") {
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        child(&role, &args);
-        return;
-    }
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let tests: &[(&str, fn())] = &[
-        ("multi_op_atomic_under_contention", multi_op_atomic_under_contention),
-        ("fast_single_ops_and_multi_ops_lose_nothing", fast_single_ops_and_multi_ops_lose_nothing),
-        ("undo_on_normal_exit", undo_on_normal_exit),
-        ("undo_on_sigkill_wakes_a_sleeper_within_a_second", undo_on_sigkill_wakes_a_sleeper),
-        ("remove_while_blocked_in_another_process", remove_while_blocked),
-        ("wait_for_zero_across_processes", wait_for_zero_across_processes),
-        ("sixteen_processes_killed_at_random_keep_the_values", killed_at_random),
-    ];
-    let (mut passed, mut failed) = (0, 0);
-    for (name, f) in tests {
-        if !filter.is_empty() && !filter.iter().any(|p| name.contains(p.as_str())) {
-            continue;
-        }
-        let t = Instant::now();
-        match std::panic::catch_unwind(f) {
-            Ok(()) => {
-                passed += 1;
-                println!("test {name} ... ok ({:.2?})", t.elapsed());
-            }
-            Err(_) => {
-                failed += 1;
-                println!("test {name} ... FAILED");
-            }
-        }
-    }
-    println!("\n{passed} passed, {failed} failed");
-    if failed > 0 {
-        std::process::exit(1);
-    }
+    support::main(
+        &[
+            ("multi_op_atomic_under_contention", multi_op_atomic_under_contention),
+            (
+                "fast_single_ops_and_multi_ops_lose_nothing",
+                fast_single_ops_and_multi_ops_lose_nothing,
+            ),
+            ("undo_on_normal_exit", undo_on_normal_exit),
+            ("undo_on_sigkill_wakes_a_sleeper_within_a_second", undo_on_sigkill_wakes_a_sleeper),
+            ("remove_while_blocked_in_another_process", remove_while_blocked),
+            ("wait_for_zero_across_processes", wait_for_zero_across_processes),
+            ("sixteen_processes_killed_at_random_keep_the_values", killed_at_random),
+        ],
+        child,
+    );
 }
 
 fn scratch() -> (tempfile::TempDir, Namespace) {
