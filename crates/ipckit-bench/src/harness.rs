@@ -213,6 +213,36 @@ pub fn fork_child(cpu: Option<usize>, f: impl FnOnce()) -> libc::pid_t {
     pid
 }
 
+/// The round trip between this process and a forked child: runs `child_loop` in a child
+/// (pinned as `placement` says) and `round` in the parent `(samples + 1) * rounds` times, the
+/// first `rounds` as warm-up; returns the median round trip in microseconds.
+pub fn fork_rtt(
+    placement: Placement,
+    rounds: u64,
+    samples: usize,
+    mut round: impl FnMut(),
+    child_loop: impl FnOnce(u64),
+) -> f64 {
+    let total = (samples as u64 + 1) * rounds;
+    let pid = fork_child(Some(placement.child_cpu()), || child_loop(total));
+    pin_to_cpu(placement.parent_cpu());
+    for _ in 0..rounds {
+        round();
+    }
+    let mut v: Vec<f64> = (0..samples)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..rounds {
+                round();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / rounds as f64
+        })
+        .collect();
+    unpin();
+    assert!(wait_child(pid, Duration::from_secs(60)), "round-trip child failed");
+    median(&mut v)
+}
+
 /// Waits for a forked child, killing it after `limit`.
 pub fn wait_child(pid: libc::pid_t, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;

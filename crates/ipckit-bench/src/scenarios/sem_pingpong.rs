@@ -2,36 +2,15 @@
 //! `Semaphore`, a process-shared POSIX `sem_t`, a System V semaphore set (`semop`) and a pair
 //! of pipes; with the processes on two cores and, separately, both pinned to one core.
 
-use crate::harness::{
-    Placement, Report, SharedAnon, fork_child, median, pin_to_cpu, unpin, wait_child,
-};
+use crate::harness::{Placement, Report, SharedAnon, fork_rtt};
 use ipckit::sync::Semaphore;
-use std::time::{Duration, Instant};
 
 const ROUNDS: u64 = 5_000;
 const SAMPLES: usize = 5;
 
-/// Runs `child_loop` in a forked child and `round` in the parent `(SAMPLES + 1) * ROUNDS`
-/// times; returns the median round trip in microseconds.
-fn rtt(placement: Placement, mut round: impl FnMut(), child_loop: impl FnOnce(u64)) -> f64 {
-    let total = (SAMPLES as u64 + 1) * ROUNDS;
-    let pid = fork_child(Some(placement.child_cpu()), || child_loop(total));
-    pin_to_cpu(placement.parent_cpu());
-    for _ in 0..ROUNDS {
-        round(); // warm-up
-    }
-    let mut v: Vec<f64> = (0..SAMPLES)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..ROUNDS {
-                round();
-            }
-            t.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64
-        })
-        .collect();
-    unpin();
-    assert!(wait_child(pid, Duration::from_secs(30)), "ping-pong child failed");
-    median(&mut v)
+/// The round trip between this process and a forked child (see [`fork_rtt`]).
+fn rtt(placement: Placement, round: impl FnMut(), child_loop: impl FnOnce(u64)) -> f64 {
+    fork_rtt(placement, ROUNDS, SAMPLES, round, child_loop)
 }
 
 fn ipckit_sem(p: Placement) -> f64 {
