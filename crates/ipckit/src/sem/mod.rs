@@ -1162,8 +1162,16 @@ impl SemaphoreSet {
                 Err(cur) => w = cur,
             }
         }
-        slot.pid.store(me.pid, Ordering::Relaxed);
-        self.ctl().otime.store(sys::unix_time_secs_coarse(), Ordering::Relaxed);
+        // Write only what changed: these words share cache lines with state other
+        // processes read, and an unchanged store would still take the line exclusively.
+        if slot.pid.load(Ordering::Relaxed) != me.pid {
+            slot.pid.store(me.pid, Ordering::Relaxed);
+        }
+        let now = sys::unix_time_secs_coarse();
+        let otime = &self.ctl().otime;
+        if otime.load(Ordering::Relaxed) != now {
+            otime.store(now, Ordering::Relaxed);
+        }
         true
     }
 
