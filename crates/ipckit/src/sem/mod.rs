@@ -102,7 +102,7 @@
 pub mod layout;
 
 use crate::ns::{
-    CreateMode, Entry, Key, Namespace, ObjectError, ObjectFile, ObjectKind, OpenAccess,
+    CreateMode, Entry, Header, Key, Namespace, ObjectError, ObjectFile, ObjectKind, OpenAccess,
 };
 use crate::sync::{LockError, MutexGuard, SIGNAL_SPIN, spinning_pays};
 use crate::sys::{self, FutexWait, Liveness, ProcessId};
@@ -395,6 +395,14 @@ pub struct SemaphoreSet {
     nsems: usize,
     base: usize,
     layout: Layout,
+    /// Address of the `Control` in the mapping, validated (in bounds, aligned) at open.
+    ctl_addr: usize,
+    /// Address of the first `SemSlot` (`nsems` of them), validated at open.
+    slots_addr: usize,
+    /// Address of the object's `Header`, validated at open.
+    header_addr: usize,
+    /// Opened read-write (`apply` allowed).
+    writable: bool,
 }
 
 impl fmt::Debug for SemaphoreSet {
@@ -557,20 +565,47 @@ impl SemaphoreSet {
                 obj.mapping().len()
             )));
         }
-        Ok(SemaphoreSet { obj, nsems, base, layout })
+        // Validate the hot parts once; `ctl`, `slots` and `header` then skip the checks.
+        let map = obj.mapping();
+        let ctl_addr = ctl as *const Control as usize;
+        let slots_addr = map
+            .get_slice::<SemSlot>(base + layout.slots, nsems)
+            .map_err(|e| corrupt(e.to_string()))?
+            .as_ptr() as usize;
+        let header_addr = obj.header() as *const Header as usize;
+        let writable = obj.access() == OpenAccess::ReadWrite;
+        Ok(SemaphoreSet { obj, nsems, base, layout, ctl_addr, slots_addr, header_addr, writable })
     }
 
     // ----- the parts of the state ----------------------------------------------------------
 
+    // The three accessors below run on every `apply`; they use the addresses validated at
+    // open instead of re-checking bounds and alignment at each call.
+
+    #[inline]
+    #[allow(unsafe_code)]
     fn ctl(&self) -> &Control {
-        self.obj.mapping().get(self.base).expect("validated at open")
+        // SAFETY: `ctl_addr` points into `self.obj`'s mapping, in bounds and aligned for a
+        // `Control` (checked by `Mapping::get` at open). The mapping is never remapped or
+        // unmapped while `self.obj` lives, and the reference cannot outlive `&self`.
+        // `Control` is `ShmSafe`: valid for every bit pattern, shared only through atomics.
+        unsafe { &*(self.ctl_addr as *const Control) }
     }
 
+    #[inline]
+    #[allow(unsafe_code)]
     fn slots(&self) -> &[SemSlot] {
-        self.obj
-            .mapping()
-            .get_slice(self.base + self.layout.slots, self.nsems)
-            .expect("validated at open")
+        // SAFETY: as in `ctl`: `nsems` `SemSlot`s at `slots_addr`, checked by
+        // `Mapping::get_slice` at open, in a mapping that lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.slots_addr as *const SemSlot, self.nsems) }
+    }
+
+    #[inline]
+    #[allow(unsafe_code)]
+    fn header(&self) -> &Header {
+        // SAFETY: as in `ctl`: the object's header, checked when the object was opened
+        // (`ObjectFile::header` returns a reference into the same mapping).
+        unsafe { &*(self.header_addr as *const Header) }
     }
 
     fn undo(&self) -> &[UndoEntry] {
@@ -627,7 +662,7 @@ impl SemaphoreSet {
     }
 
     fn writable(&self) -> Result<(), SemError> {
-        if self.obj.access() == OpenAccess::ReadOnly {
+        if !self.writable {
             return Err(SemError::PermissionDenied);
         }
         Ok(())
@@ -962,8 +997,32 @@ impl SemaphoreSet {
         self.apply_inner(ops, Some(Instant::now() + timeout), false)
     }
 
+    /// The lock-free fast path, inlined into the callers: a single operation without `UNDO`
+    /// on a writable handle. Everything else, and a fast path that cannot proceed, goes to
+    /// [`apply_checked`](Self::apply_checked), which also reports the errors.
     #[inline]
     fn apply_inner(
+        &self,
+        ops: &[SemOp],
+        deadline: Option<Instant>,
+        all_nowait: bool,
+    ) -> Result<(), SemError> {
+        if let [op] = ops {
+            if self.writable
+                && (op.num as usize) < self.nsems
+                && !op.flags.contains(SemFlags::UNDO)
+                && self.try_fast(*op, me().pid)
+            {
+                return Ok(());
+            }
+        }
+        self.apply_checked(ops, deadline, all_nowait)
+    }
+
+    /// Checks the arguments, then the slow path (the fast path, if it applies, has just
+    /// failed).
+    #[inline(never)]
+    fn apply_checked(
         &self,
         ops: &[SemOp],
         deadline: Option<Instant>,
@@ -984,9 +1043,6 @@ impl SemaphoreSet {
             [op] if !op.flags.contains(SemFlags::UNDO) => Some(*op),
             _ => None,
         };
-        if fast.is_some_and(|op| self.try_fast(op, me)) {
-            return Ok(());
-        }
         self.apply_slow(ops, deadline, all_nowait, me, fast)
     }
 
@@ -1001,7 +1057,7 @@ impl SemaphoreSet {
         fast: Option<SemOp>,
     ) -> Result<(), SemError> {
         let ctl = self.ctl();
-        let header = self.obj.header();
+        let header = self.header();
         // Spin (without the lock) while a snapshot says the operations would block: the
         // lock stays free for the process that will make them possible.
         let mut spin = !all_nowait && !ops.iter().any(|o| o.flags.contains(SemFlags::NOWAIT));
@@ -1036,7 +1092,7 @@ impl SemaphoreSet {
                     });
                 ctl.spinners.fetch_sub(1, Ordering::Release);
                 if hit {
-                    if fast.is_some_and(|op| self.try_fast(op, me)) {
+                    if fast.is_some_and(|op| self.try_fast(op, me.pid)) {
                         return Ok(());
                     }
                     continue;
@@ -1127,8 +1183,8 @@ impl SemaphoreSet {
     /// the errors). Linearizes at the CAS: a multi-operation step freezes every word it
     /// reads, so it never sees half of a fast operation, nor loses one.
     #[inline]
-    fn try_fast(&self, op: SemOp, me: Me) -> bool {
-        let header = self.obj.header();
+    fn try_fast(&self, op: SemOp, pid: u32) -> bool {
+        let header = self.header();
         if header.is_removed() {
             return false;
         }
@@ -1164,8 +1220,8 @@ impl SemaphoreSet {
         }
         // Write only what changed: these words share cache lines with state other
         // processes read, and an unchanged store would still take the line exclusively.
-        if slot.pid.load(Ordering::Relaxed) != me.pid {
-            slot.pid.store(me.pid, Ordering::Relaxed);
+        if slot.pid.load(Ordering::Relaxed) != pid {
+            slot.pid.store(pid, Ordering::Relaxed);
         }
         let now = sys::unix_time_secs_coarse();
         let otime = &self.ctl().otime;
@@ -1337,7 +1393,7 @@ impl SemaphoreSet {
         spin: bool,
     ) -> bool {
         let ctl = self.ctl();
-        let header = self.obj.header();
+        let header = self.header();
         if spin
             && spin_wait(SIGNAL_SPIN, || {
                 ctl.seq.load(Ordering::Relaxed) != seen || header.is_removed()
@@ -1442,7 +1498,7 @@ impl SemaphoreSet {
         for &(num, _) in changes {
             self.slots()[num].pid.store(pid, Ordering::Relaxed);
         }
-        self.obj.header().touch();
+        self.header().touch();
         drop(g);
         self.wake_waiters();
         Ok(())
@@ -1531,7 +1587,7 @@ impl SemaphoreSet {
             let _ = self.locked_read(|| ());
         }
         let meta = self.obj.metadata()?;
-        let h = self.obj.header();
+        let h = self.header();
         Ok(SemaphoreSetStat {
             key: self.obj.key(),
             id: self.obj.id(),
