@@ -257,40 +257,63 @@ pub struct SemaphoreSetStat {
     pub ctime: u64,
 }
 
-thread_local! {
-    /// Spin budget of this thread in nanoseconds (0: spinning has not paid lately) and the
-    /// waits since it fell to 0.
-    static SPIN_BUDGET: Cell<(u32, u32)> = const { Cell::new((u32::MAX, 0)) };
+/// With a zero spin budget, the first probe comes after this many waits...
+const PROBE_FIRST: u32 = 64;
+/// ...and each probe that fails doubles the gap, up to this many waits.
+const PROBE_LAST: u32 = 1024;
+
+/// This thread's spinning state: see [`spin_plan`].
+#[derive(Clone, Copy)]
+struct SpinState {
+    /// Spin budget in nanoseconds (0: spinning has not paid lately).
+    ns: u32,
+    /// Waits since the budget fell to 0 or since the last probe.
+    skipped: u32,
+    /// Waits between two probes while the budget is 0.
+    gap: u32,
 }
 
-/// Spins until `ready()` or the adaptive budget (at most `max`) runs out; returns the last
-/// `ready()`.
+thread_local! {
+    static SPIN: Cell<SpinState> =
+        const { Cell::new(SpinState { ns: u32::MAX, skipped: 0, gap: PROBE_FIRST }) };
+}
+
+/// How long the calling thread may spin for its next wait: a budget in nanoseconds (0: do
+/// not spin at all, not even announce a spinner) and whether it is a probe.
 ///
-/// The same policy as `sync`'s `spin_until` (a hit doubles the thread's budget, a miss halves
-/// it, at zero only every 64th wait probes with 1 µs, so two processes pinned to one CPU stop
-/// spinning), but it checks `ready()` after every few pauses instead of backing off
-/// exponentially: a semaphore-set hand-over takes about a microsecond, and with exponential
-/// backoff the waiter would notice it only microseconds later (a `pause` costs up to 140
-/// cycles).
-fn spin_wait(max: Duration, mut ready: impl FnMut() -> bool) -> bool {
+/// The same policy as `sync`'s `spin_until` (a hit doubles the thread's budget, a miss
+/// halves it, at zero only a rare wait probes with 1 µs, so two processes pinned to one CPU
+/// stop spinning). Probes back off too: the gap between them starts at [`PROBE_FIRST`] waits
+/// and doubles with every probe that fails, up to [`PROBE_LAST`]; a hit resets it. Pinned to
+/// one CPU, probing then costs about a nanosecond per wait instead of fifteen.
+fn spin_plan(max: Duration) -> (u32, bool) {
     if !spinning_pays() {
-        return ready();
+        return (0, false);
     }
     let max_ns = max.as_nanos().min(u32::MAX as u128) as u32;
-    let (budget, probe) = SPIN_BUDGET.with(|b| {
-        let (ns, skipped) = b.get();
-        if ns > 0 {
-            (ns.min(max_ns), false)
-        } else if skipped + 1 >= 64 {
-            (1_000.min(max_ns), true)
-        } else {
-            b.set((0, skipped + 1));
-            (0, false)
+    SPIN.with(|c| {
+        let mut s = c.get();
+        if s.ns > 0 {
+            return (s.ns.min(max_ns), false);
         }
-    });
-    if budget == 0 {
-        return ready();
-    }
+        s.skipped += 1;
+        let probe = s.skipped >= s.gap;
+        if probe {
+            s.skipped = 0;
+        }
+        c.set(s);
+        if probe { (1_000.min(max_ns), true) } else { (0, false) }
+    })
+}
+
+/// Spins until `ready()` or `budget` nanoseconds (from [`spin_plan`], not 0) pass; returns
+/// the last `ready()` and adapts the thread's budget to the outcome.
+///
+/// It checks `ready()` after every few pauses instead of backing off exponentially: a
+/// semaphore-set hand-over takes about a microsecond, and with exponential backoff the
+/// waiter would notice it only microseconds later (a `pause` costs up to 140 cycles).
+fn spin_for(max: Duration, (budget, probe): (u32, bool), mut ready: impl FnMut() -> bool) -> bool {
+    let max_ns = max.as_nanos().min(u32::MAX as u128) as u32;
     let start = Instant::now();
     let hit = 'spin: loop {
         for _ in 0..32 {
@@ -305,18 +328,32 @@ fn spin_wait(max: Duration, mut ready: impl FnMut() -> bool) -> bool {
             break ready();
         }
     };
-    SPIN_BUDGET.with(|b| {
+    SPIN.with(|c| {
+        let mut s = c.get();
         let ns = budget.max(if probe { 1_000 } else { 0 });
-        let next = if hit {
-            ns.saturating_mul(2).clamp(1_000, max_ns)
+        if hit {
+            s.ns = ns.saturating_mul(2).clamp(1_000, max_ns);
+            s.gap = PROBE_FIRST;
         } else if ns / 2 < 1_000 {
-            0
+            s.ns = 0;
+            if probe {
+                s.gap = (s.gap * 2).min(PROBE_LAST);
+            }
         } else {
-            ns / 2
-        };
-        b.set((next, 0));
+            s.ns = ns / 2;
+        }
+        s.skipped = 0;
+        c.set(s);
     });
     hit
+}
+
+/// Spins (as [`spin_plan`] allows) until `ready()`; returns the last `ready()`.
+fn spin_wait(max: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    match spin_plan(max) {
+        (0, _) => ready(),
+        plan => spin_for(max, plan, ready),
+    }
 }
 
 /// Who is calling: cached per thread (refreshed after `fork`, when the thread id changes).
@@ -810,9 +847,11 @@ impl SemaphoreSet {
     /// unlocking, when a waiter was registered.
     fn wake_waiters(&self) {
         let ctl = self.ctl();
-        // Dekker with `wait_for_change`: we stored seq, then (fence) load `sleeping`; the
-        // sleeper increments `sleeping`, then loads seq. One of us sees the other.
-        fence(Ordering::SeqCst);
+        // Dekker with `wait_for_change`: we bumped `seq` (every caller did, with a SeqCst
+        // read-modify-write), then load `sleeping`; the sleeper increments `sleeping`, then
+        // loads `seq`, all four SeqCst. In their single total order, if our load misses the
+        // increment, it comes before it, so the bump does too and the sleeper's load sees
+        // it. One of us sees the other; no separate fence needed.
         if ctl.sleeping.load(Ordering::SeqCst) != 0 {
             sys::futex_wake(&ctl.seq, u32::MAX);
         }
@@ -1080,22 +1119,27 @@ impl SemaphoreSet {
         loop {
             if spin && registered.is_none() && optimistic_rounds < 16 && self.snapshot_blocks(ops) {
                 optimistic_rounds += 1;
-                // Announce the spinner, then look again (Dekker with the fast path: it
-                // changes a value, then reads `spinners`): either it sees us and bumps
-                // `seq`, or we see its change.
-                ctl.spinners.fetch_add(1, Ordering::SeqCst);
-                fence(Ordering::SeqCst);
-                let seen = ctl.seq.load(Ordering::Acquire);
-                let hit = !self.snapshot_blocks(ops)
-                    || spin_wait(SIGNAL_SPIN, || {
-                        ctl.seq.load(Ordering::Relaxed) != seen || header.is_removed()
-                    });
-                ctl.spinners.fetch_sub(1, Ordering::Release);
-                if hit {
-                    if fast.is_some_and(|op| self.try_fast(op, me.pid)) {
-                        return Ok(());
+                let plan = spin_plan(SIGNAL_SPIN);
+                // No budget (spinning has not paid, e.g. the peer shares our CPU): straight
+                // to the lock, without announcing a spinner.
+                if plan.0 != 0 {
+                    // Announce the spinner, then look again (Dekker with the fast path: it
+                    // changes a value, then reads `spinners`): either it sees us and bumps
+                    // `seq`, or we see its change.
+                    ctl.spinners.fetch_add(1, Ordering::SeqCst);
+                    fence(Ordering::SeqCst);
+                    let seen = ctl.seq.load(Ordering::Acquire);
+                    let hit = !self.snapshot_blocks(ops)
+                        || spin_for(SIGNAL_SPIN, plan, || {
+                            ctl.seq.load(Ordering::Relaxed) != seen || header.is_removed()
+                        });
+                    ctl.spinners.fetch_sub(1, Ordering::Release);
+                    if hit {
+                        if fast.is_some_and(|op| self.try_fast(op, me.pid)) {
+                            return Ok(());
+                        }
+                        continue;
                     }
-                    continue;
                 }
                 spin = false; // spun out: register and sleep
             }
