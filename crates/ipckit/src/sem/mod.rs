@@ -26,14 +26,17 @@
 //! not take the lock: it changes the value word with one compare-and-swap. To keep
 //! multi-operation steps atomic against it, the lock holder *freezes* (bit 31) every value
 //! word it reads before evaluating, and unfreezes it by storing the new value; the fast path
-//! never touches a frozen word (it takes the slow path instead). So a step never sees half
+//! never touches a frozen word (it takes the slow path instead). The fast path is inlined
+//! into `apply` and its siblings and checks only what it must (a writable handle, the
+//! semaphore number, no `UNDO`); everything else, errors included, is decided out of line. So a step never sees half
 //! of a fast operation, and never overwrites one. After its CAS the fast path bumps `seq`
 //! only if someone spins or waits, and wakes sleepers only if its change can satisfy one.
 //!
 //! An operation list that cannot proceed first spins *without the lock* while a lock-free
 //! snapshot of the values says it would block, watching `seq` (adaptively, like
-//! [`spinning_pays`]: not at all when the peer cannot run meanwhile); the lock stays free for
-//! the process that will make it possible. If that does not pay, the caller takes the lock,
+//! [`spinning_pays`]: not at all when the peer cannot run meanwhile — then it does not even
+//! announce itself as a spinner, see `spin_plan`); the lock stays free for the process that
+//! will make it possible. If that does not pay, the caller takes the lock,
 //! registers in the waiter table (what `GETNCNT`/`GETZCNT` count; per-semaphore counts are
 //! kept beside the values), notes `seq`, unlocks and sleeps on `seq`.
 //!
