@@ -37,7 +37,7 @@
 //! out, then unlinks it with one store. A process killed at any instruction therefore leaves
 //! every message either wholly in the list or wholly out of it; what it leaves behind is
 //! derived data (tail, counts, the allocation bitmap). The next locker gets
-//! [`LockError::OwnerDied`](crate::sync::LockError::OwnerDied) and rebuilds all of it by
+//! [`crate::sync::LockError::OwnerDied`] and rebuilds all of it by
 //! walking the list (validating every index), then marks the lock consistent.
 //!
 //! Messages of 1 KiB or more are copied without holding the lock, so that a sender and a

@@ -292,7 +292,7 @@ impl Namespace {
     }
 
     /// The objects in the namespace, of one kind or all, sorted by kind then id. Files that
-    /// are not valid objects are skipped (see [`Namespace::check`] to report them).
+    /// are not valid objects are skipped (opening one by key reports what is wrong with it).
     pub fn entries(&self, kind: Option<ObjectKind>) -> Result<Vec<Entry>, ObjectError> {
         let rd = std::fs::read_dir(&self.dir)
             .map_err(|e| ObjectError::io(format!("cannot list {}", self.dir.display()), e))?;

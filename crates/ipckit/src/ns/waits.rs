@@ -2,7 +2,7 @@
 //!
 //! Nothing is published by the waiters: a [snapshot](WaitSnapshot::take) finds the threads
 //! asleep in futex waits on words of the namespace's object files
-//! ([`sys::futex_sleepers`](crate::sys::futex_sleepers)), then asks each object's kind what
+//! ([`crate::sys::futex_sleepers`]), then asks each object's kind what
 //! that word is:
 //!
 //! * in a shared memory segment, a word a waiter sleeps on that has the shape of a

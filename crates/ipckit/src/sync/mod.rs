@@ -25,14 +25,14 @@
 
 pub mod algorithms;
 mod backoff;
-mod barrier;
-mod condvar;
-mod event;
+pub mod barrier;
+pub mod condvar;
+pub mod event;
 pub mod monitor;
-mod mutex;
+pub mod mutex;
 mod raw;
 pub mod rwlock;
-mod semaphore;
+pub mod semaphore;
 pub mod spin;
 
 pub use algorithms::{Bakery, EisenbergMcGuire, Peterson};

@@ -27,7 +27,7 @@
 //! The thread id alone does not identify an owner (ids are reused), so the owner also
 //! publishes its [`ProcessId`] token (id and start time) in a second word right after
 //! acquiring, and clears it before releasing. A waiter that has slept a
-//! [`LIVENESS_PERIOD`] checks the owner with [`sys::liveness`](crate::sys::liveness); a dead
+//! [`LIVENESS_PERIOD`] checks the owner with [`crate::sys::liveness`]; a dead
 //! owner is detected within that period even when nobody will ever wake the waiter. This is
 //! the POSIX robust-mutex contract (`PTHREAD_MUTEX_ROBUST`, `EOWNERDEAD`,
 //! `pthread_mutex_consistent`, `ENOTRECOVERABLE`) built without the kernel's robust list,
