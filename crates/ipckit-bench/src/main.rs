@@ -17,7 +17,17 @@ mod scenarios;
 use anyhow::bail;
 use harness::Report;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ipckit-bench: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let mut json = false;
     let mut list = false;
     let mut names = Vec::new();
