@@ -717,7 +717,7 @@ impl MessageQueue {
         c.tail = first;
         c.messages += 1;
         c.used_bytes += len as u64;
-        set_if_changed(&mut c.last_send_pid, current_pid());
+        set_if_changed(&mut c.last_send_pid, sys::current_pid());
         set_if_changed(&mut c.last_send_time, sys::unix_time_secs_coarse());
         Ok(self.bump(arena::DATA_WAIT_AT))
     }
@@ -981,7 +981,7 @@ impl MessageQueue {
         if c.messages == 0 {
             c.alloc_hint = 0; // start again at the front: the same few pages stay hot
         }
-        set_if_changed(&mut c.last_recv_pid, current_pid());
+        set_if_changed(&mut c.last_recv_pid, sys::current_pid());
         set_if_changed(&mut c.last_recv_time, sys::unix_time_secs_coarse());
         Ok(())
     }
@@ -1146,24 +1146,6 @@ fn geometry_bytes(g: Geometry) -> [u8; size_of::<Geometry>()] {
     b[8..12].copy_from_slice(&g.nblocks.to_ne_bytes());
     b[12..16].copy_from_slice(&g.max_message.to_ne_bytes());
     b
-}
-
-/// The process id, without a system call per message: cached per thread together with the
-/// thread id, which changes in a forked child (so the cache is refreshed there).
-fn current_pid() -> u32 {
-    use std::cell::Cell;
-    thread_local! { static CACHE: Cell<(u32, u32)> = const { Cell::new((0, 0)) }; }
-    let tid = sys::current_tid();
-    CACHE.with(|c| {
-        let (t, p) = c.get();
-        if t == tid && p != 0 {
-            p
-        } else {
-            let p = sys::current_pid();
-            c.set((tid, p));
-            p
-        }
-    })
 }
 
 #[cfg(test)]

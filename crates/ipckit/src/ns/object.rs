@@ -210,7 +210,7 @@ impl ObjectFile {
         h.key.store(key.0, Ordering::Relaxed);
         h.id.store(id, Ordering::Relaxed);
         h.creator_uid.store(crate::sys::current_uid(), Ordering::Relaxed);
-        h.creator_pid.store(std::process::id(), Ordering::Relaxed);
+        h.creator_pid.store(crate::sys::current_pid(), Ordering::Relaxed);
         h.mode.store(mode, Ordering::Relaxed);
         h.touch();
         init(&map, state_offset)?;
@@ -294,9 +294,11 @@ impl ObjectFile {
             .open(path)
             .map_err(|e| open_error(e, path, kind, || format!("file {}", path.display())))?;
         let (h, meta) = validate(&file, path, kind)?;
+        // The size was just validated against fstat: map exactly that.
+        let len = h.total_size as usize;
         let map = match access {
-            OpenAccess::ReadWrite => Mapping::from_file(file),
-            OpenAccess::ReadOnly => Mapping::from_file_read_only(file),
+            OpenAccess::ReadWrite => Mapping::from_file_len(file, len),
+            OpenAccess::ReadOnly => Mapping::from_file_read_only_len(file, len),
         }
         .map_err(|e| ObjectError::io(format!("cannot map {}", path.display()), e))?;
         if map.len() as u64 != h.total_size {

@@ -92,10 +92,24 @@ impl Mapping {
         Ok(Mapping { map, file })
     }
 
+    /// Maps the first `len` bytes of an already open file, read-write, when the caller knows
+    /// the size (saves the `fstat` that [`from_file`](Self::from_file) makes).
+    pub fn from_file_len(file: File, len: usize) -> io::Result<Mapping> {
+        let map = memmap2::MmapOptions::new().len(len).map_raw(&file)?;
+        Ok(Mapping { map, file })
+    }
+
     /// Maps an already open file read-only. Writing through the mapping would fault, so use
     /// only [`read`](Self::read) and [`read_value`](Self::read_value) on it.
     pub fn from_file_read_only(file: File) -> io::Result<Mapping> {
         let map = memmap2::MmapOptions::new().map_raw_read_only(&file)?;
+        Ok(Mapping { map, file })
+    }
+
+    /// Maps the first `len` bytes of an already open file read-only (see
+    /// [`from_file_len`](Self::from_file_len)).
+    pub fn from_file_read_only_len(file: File, len: usize) -> io::Result<Mapping> {
+        let map = memmap2::MmapOptions::new().len(len).map_raw_read_only(&file)?;
         Ok(Mapping { map, file })
     }
 

@@ -329,7 +329,7 @@ impl Attachment {
             return; // the header is not writable through this attachment
         }
         if let Ok(s) = state(self.seg.obj.mapping(), self.seg.obj.state_offset()) {
-            s.last_pid.store(std::process::id(), Ordering::Relaxed);
+            s.last_pid.store(sys::current_pid(), Ordering::Relaxed);
             let t = if attach { &s.atime } else { &s.dtime };
             t.store(sys::unix_time_secs(), Ordering::Relaxed);
         }
