@@ -12,7 +12,7 @@
 //! needs `CAP_SYS_RESOURCE`; without it they keep their defaults, 16 KiB and 10 messages).
 
 use crate::harness::{
-    Placement, Report, SharedAnon, fork_child, median, pin_to_cpu, unpin, wait_child,
+    Placement, Report, SharedAnon, fork_child, fork_rtt, median, pin_to_cpu, unpin, wait_child,
 };
 use ipckit::mq::{MessageQueue, QueueConfig, Selector, Wait};
 use ipckit::ns::{CreateMode, Key, Namespace};
@@ -386,35 +386,23 @@ fn mechanisms(
 
 /// Median round trip in microseconds.
 fn rtt(ch: &dyn Channel, p: Placement, size: usize, rounds: u64) -> f64 {
-    let total = (SAMPLES as u64 + 1) * rounds;
-    let pid = fork_child(Some(p.child_cpu()), || {
-        let mut msg = vec![0u8; TYPE_LEN + size];
-        for _ in 0..total {
-            ch.recv(0, &mut msg);
-            ch.send(1, &mut msg);
-        }
-    });
-    pin_to_cpu(p.parent_cpu());
     let mut msg = vec![7u8; TYPE_LEN + size];
-    let mut round = || {
-        ch.send(0, &mut msg);
-        ch.recv(1, &mut msg);
-    };
-    for _ in 0..rounds {
-        round();
-    }
-    let mut v: Vec<f64> = (0..SAMPLES)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..rounds {
-                round();
+    fork_rtt(
+        p,
+        rounds,
+        SAMPLES,
+        || {
+            ch.send(0, &mut msg);
+            ch.recv(1, &mut msg);
+        },
+        |total| {
+            let mut msg = vec![0u8; TYPE_LEN + size];
+            for _ in 0..total {
+                ch.recv(0, &mut msg);
+                ch.send(1, &mut msg);
             }
-            t.elapsed().as_secs_f64() * 1e6 / rounds as f64
-        })
-        .collect();
-    unpin();
-    assert!(wait_child(pid, Duration::from_secs(60)), "rtt child failed");
-    median(&mut v)
+        },
+    )
 }
 
 /// Median messages per second, child producing and parent consuming.

@@ -32,7 +32,8 @@ fn ipckit_sem(p: Placement) -> f64 {
     )
 }
 
-fn posix_sem(p: Placement) -> f64 {
+/// Round trip through two process-shared POSIX `sem_t`s (also used by `semop-pingpong`).
+pub(super) fn posix_sem(p: Placement) -> f64 {
     let mem = SharedAnon::new(4096);
     let ping = mem.as_ptr() as *mut libc::sem_t;
     // SAFETY: two sem_t's inside the shared mapping, 64 bytes apart (sem_t is 32 bytes),
@@ -65,7 +66,8 @@ fn posix_sem(p: Placement) -> f64 {
     )
 }
 
-fn sysv_sem(p: Placement) -> f64 {
+/// Round trip through a System V set of two semaphores (also used by `semop-pingpong`).
+pub(super) fn sysv_sem(p: Placement) -> f64 {
     // SAFETY: a private set of 2 semaphores, removed below.
     let id = unsafe { libc::semget(libc::IPC_PRIVATE, 2, 0o600 | libc::IPC_CREAT) };
     assert!(id >= 0, "semget failed");

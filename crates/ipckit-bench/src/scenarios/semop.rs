@@ -106,64 +106,12 @@ fn ipckit_rtt(p: Placement) -> f64 {
     )
 }
 
-fn sysv_rtt(p: Placement) -> f64 {
-    let id = sysv_set(2);
-    let us = rtt(
-        p,
-        || {
-            sysv_op(id, 0, 1);
-            sysv_op(id, 1, -1);
-        },
-        |n| {
-            for _ in 0..n {
-                sysv_op(id, 0, -1);
-                sysv_op(id, 1, 1);
-            }
-        },
-    );
-    sysv_remove(id);
-    us
-}
-
-fn posix_rtt(p: Placement) -> f64 {
-    let mem = SharedAnon::new(4096);
-    let ping = mem.as_ptr() as *mut libc::sem_t;
-    // SAFETY: the second sem_t, 64 bytes into the same mapping (sem_t is 32 bytes).
-    let pong = unsafe { mem.as_ptr().add(64) } as *mut libc::sem_t;
-    // SAFETY: both initialized process-shared before the fork.
-    unsafe {
-        libc::sem_init(ping, 1, 0);
-        libc::sem_init(pong, 1, 0);
-    }
-    let wait = |s: *mut libc::sem_t| {
-        // SAFETY: an initialized process-shared semaphore; retried on EINTR.
-        while unsafe { libc::sem_wait(s) } != 0 {}
-    };
-    let post = |s: *mut libc::sem_t| {
-        // SAFETY: an initialized process-shared semaphore.
-        unsafe { libc::sem_post(s) };
-    };
-    rtt(
-        p,
-        || {
-            post(ping);
-            wait(pong);
-        },
-        |n| {
-            for _ in 0..n {
-                wait(ping);
-                post(pong);
-            }
-        },
-    )
-}
-
 pub fn pingpong(r: &mut Report) -> anyhow::Result<()> {
     for p in Placement::all() {
         let metric = format!("round trip, {}", p.label());
         r.push("ipckit SemaphoreSet::apply", &metric, ipckit_rtt(p), "us");
-        r.push("System V semop", &metric, sysv_rtt(p), "us");
-        r.push("POSIX sem_t (pshared)", &metric, posix_rtt(p), "us");
+        r.push("System V semop", &metric, super::sem_pingpong::sysv_sem(p), "us");
+        r.push("POSIX sem_t (pshared)", &metric, super::sem_pingpong::posix_sem(p), "us");
     }
     Ok(())
 }
