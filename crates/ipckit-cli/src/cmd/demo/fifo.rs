@@ -13,7 +13,7 @@ use crate::cmd::child;
 use anyhow::{Context as _, bail, ensure};
 use ipckit::net::Framed;
 use ipckit::pipe::{NamedPipe, PipeError};
-use ipckit::transport::{Receiver, Sender, TransportError};
+use ipckit::transport::Sender;
 use std::path::Path;
 use std::time::Duration;
 
@@ -81,20 +81,5 @@ pub fn reader(_ctx: &Context, args: &[&str]) -> anyhow::Result<()> {
     let r = fifo.open_reader_timeout(LIMIT).context("no writer opened the FIFO")?;
     println!("reader {me}: opened the read end");
     let mut rx = Framed::new(r)?;
-    let mut got = 0;
-    loop {
-        match rx.recv_timeout(LIMIT) {
-            Ok(m) => {
-                let text = String::from_utf8_lossy(&m);
-                ensure!(text == message(got), "message {got} arrived as {text:?}");
-                println!("reader {me}: read {text:?}");
-                got += 1;
-            }
-            Err(TransportError::Closed) => break,
-            Err(e) => return Err(e).context("reading the FIFO"),
-        }
-    }
-    ensure!(got == expect, "expected {expect} messages, got {got}");
-    println!("reader {me}: end of file after {got} messages");
-    Ok(())
+    super::pipe::read_until_end(&mut rx, &format!("reader {me}"), expect, message)
 }

@@ -68,21 +68,32 @@ pub fn child(_ctx: &Context, args: &[&str]) -> anyhow::Result<()> {
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     let reader = PipeReader::try_from(owned).context("the inherited descriptor")?;
     let mut rx = Framed::new(reader)?;
-    let me = std::process::id();
+    read_until_end(&mut rx, &format!("child {}", std::process::id()), expect, message)
+}
+
+/// Reads framed messages until the writer closes, checking that message `i` is
+/// `message(i)` and that `expect` arrived; narrates as `who`. Shared by the pipe and FIFO
+/// demos, whose readers differ only in how they got the read end.
+pub(super) fn read_until_end(
+    rx: &mut impl Receiver,
+    who: &str,
+    expect: u32,
+    message: fn(u32) -> String,
+) -> anyhow::Result<()> {
     let mut got = 0;
     loop {
         match rx.recv_timeout(LIMIT) {
             Ok(m) => {
                 let text = String::from_utf8_lossy(&m);
                 ensure!(text == message(got), "message {got} arrived as {text:?}");
-                println!("child {me}: read {text:?}");
+                println!("{who}: read {text:?}");
                 got += 1;
             }
             Err(TransportError::Closed) => break,
-            Err(e) => return Err(e).context("reading the pipe"),
+            Err(e) => return Err(e).context("reading"),
         }
     }
     ensure!(got == expect, "expected {expect} messages, got {got}");
-    println!("child {me}: end of file after {got} messages");
+    println!("{who}: end of file after {got} messages");
     Ok(())
 }
