@@ -1,10 +1,11 @@
 //! `ipckit deadlock ...` run as a real process: exit codes 0/1/2, the JSON fields, the messages.
 
+mod common;
+
 use serde_json::Value;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -16,42 +17,11 @@ struct Output {
 
 /// Runs the built binary, killing it if it takes longer than `LIMIT`.
 fn ipckit(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ipckit"))
-        .args(args)
-        .env_remove("IPCKIT_DIR")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ipckit");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        out.read_to_string(&mut s).unwrap();
-        s
-    });
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        err.read_to_string(&mut s).unwrap();
-        s
-    });
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ipckit {args:?} did not finish within {LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let o = common::run(args, LIMIT);
     Output {
-        code: status.code().expect("exited normally"),
-        stdout: reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
+        code: o.status.code().expect("exited normally"),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     }
 }
 

@@ -1,26 +1,10 @@
 //! The `ipckit` binary as a user runs it: tour, demos, exit codes.
 
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+mod common;
 
-/// Runs `ipckit ARGS`, killing it after `limit`.
-pub fn ipckit(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ipckit"))
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start ipckit");
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("ipckit {args:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.wait_with_output().unwrap()
-}
+use common::run as ipckit;
+use std::process::Output;
+use std::time::Duration;
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -1,7 +1,8 @@
 //! `ipckit mq ...` as a user runs it: create, send, recv, stat, exit codes and JSON fields.
 //! Every run uses `--dir` on a temporary directory, never the default namespace.
 
-use std::io::Write;
+mod common;
+
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,25 +17,9 @@ impl Ns {
 
     /// Runs `ipckit --dir DIR ARGS` with `stdin`, killing it after 30 s.
     fn run_with(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ipckit"))
-            .arg("--dir")
-            .arg(self.dir.path())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start ipckit");
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                child.kill().unwrap();
-                panic!("ipckit {args:?} did not finish in time");
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        child.wait_with_output().unwrap()
+        let mut cmd = common::command();
+        cmd.arg("--dir").arg(self.dir.path()).args(args);
+        common::run_with_stdin(&mut cmd, stdin, Duration::from_secs(30))
     }
 
     fn run(&self, args: &[&str]) -> Output {

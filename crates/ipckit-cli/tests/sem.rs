@@ -1,28 +1,11 @@
 //! `ipckit sem ...` and the semaphore demos, run as a user runs them, with `--dir` a
 //! temporary directory (never the default namespace).
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-/// Runs `ipckit ARGS`, killing it after `limit`.
-fn ipckit(args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ipckit"))
-        .args(args)
-        .env_remove("IPCKIT_DIR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start ipckit");
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("ipckit {args:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.wait_with_output().unwrap()
-}
+use common::run as ipckit;
+use std::process::Output;
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
 
