@@ -16,7 +16,7 @@ use ipckit::mq::{MessageQueue, RecvError, Selector, SendError};
 use ipckit::ns::{Key, Namespace};
 use ipckit::shm::Mapping;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,8 @@ const MAX_LEN: usize = 4096;
 const KEY: Key = Key(0x5eed);
 
 mod support;
+
+use support::{spawn, wait_ok_within};
 
 fn main() {
     support::main(
@@ -48,30 +50,6 @@ fn env_knob(name: &str, default: u64) -> u64 {
 fn scratch() -> tempfile::TempDir {
     let b = tempfile::Builder::new().prefix("ipckit-mq-").tempdir_in("/dev/shm");
     b.or_else(|_| tempfile::tempdir()).unwrap()
-}
-
-fn spawn(role: &str, args: &[&str]) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(args)
-        .env("IPCKIT_TEST_ROLE", role)
-        .spawn()
-        .unwrap()
-}
-
-fn wait_ok(mut c: Child, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(st) = c.try_wait().unwrap() {
-            assert!(st.success(), "child failed: {st}");
-            return;
-        }
-        if Instant::now() > deadline {
-            let _ = c.kill();
-            let _ = c.wait();
-            panic!("child timed out");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 // ----- self-checking messages ----------------------------------------------------------
@@ -239,7 +217,7 @@ fn child(role: &str, args: &[String]) {
 fn queue_outlives_its_sender() {
     let dir = scratch();
     let d = dir.path().to_str().unwrap();
-    wait_ok(spawn("send-and-exit", &[d]), LIMIT);
+    wait_ok_within(spawn("send-and-exit", &[d]), LIMIT);
     // The sender is gone; its messages are not.
     let ns = Namespace::at(dir.path()).unwrap();
     let q = MessageQueue::open(&ns, KEY).unwrap();
@@ -265,7 +243,7 @@ fn remove_wakes_a_receiver_in_another_process() {
     std::thread::sleep(Duration::from_millis(300));
     let t = Instant::now();
     q.remove().unwrap();
-    wait_ok(c, Duration::from_secs(20));
+    wait_ok_within(c, Duration::from_secs(20));
     assert!(t.elapsed() < Duration::from_secs(10));
 }
 
@@ -291,13 +269,13 @@ fn msgstress_4_senders_4_receivers() {
         })
         .collect();
     for c in send {
-        wait_ok(c, LIMIT);
+        wait_ok_within(c, LIMIT);
     }
     for _ in 0..receivers {
         q.send(i64::MAX, b"stop").unwrap();
     }
     for c in recv {
-        wait_ok(c, LIMIT);
+        wait_ok_within(c, LIMIT);
     }
     assert_eq!(book.errors().load(Ordering::Relaxed), 0, "corrupt or reordered messages");
     let mut received = 0usize;
@@ -372,7 +350,7 @@ fn sigkill_senders_and_receivers_at_random() {
     // Let the survivors stop by themselves, then check everything.
     book.stop().store(1, Ordering::Relaxed);
     for c in senders.into_iter().chain(receivers) {
-        wait_ok(c, Duration::from_secs(60));
+        wait_ok_within(c, Duration::from_secs(60));
     }
     let mut last = vec![-1i64; instances];
     let mut data = Vec::new();

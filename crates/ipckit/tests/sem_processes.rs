@@ -59,19 +59,8 @@ fn spawn(role: &str, ns: &Namespace, args: &[&str]) -> Child {
 }
 
 /// Waits for `c` (bounded); returns its exit code.
-fn wait_code(mut c: Child) -> i32 {
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        if let Some(st) = c.try_wait().unwrap() {
-            return st.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = c.kill();
-            let _ = c.wait();
-            panic!("child timed out");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+fn wait_code(c: Child) -> i32 {
+    support::wait(c).code().unwrap_or(-1)
 }
 
 fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {

@@ -72,8 +72,19 @@ pub fn wait_ok(c: Child) {
 }
 
 /// Waits for `c`, at most [`LIMIT`]; kills it and fails the test on timeout.
-pub fn wait(mut c: Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + LIMIT;
+pub fn wait(c: Child) -> std::process::ExitStatus {
+    wait_within(c, LIMIT)
+}
+
+/// Waits for `c` (at most `limit`) and asserts it succeeded.
+pub fn wait_ok_within(c: Child, limit: Duration) {
+    let st = wait_within(c, limit);
+    assert!(st.success(), "child failed: {st}");
+}
+
+/// Waits for `c`, at most `limit`; kills it and fails the test on timeout.
+pub fn wait_within(mut c: Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(st) = c.try_wait().expect("try_wait") {
             return st;
@@ -81,7 +92,7 @@ pub fn wait(mut c: Child) -> std::process::ExitStatus {
         if Instant::now() > deadline {
             let _ = c.kill();
             let _ = c.wait();
-            panic!("child timed out after {LIMIT:?}");
+            panic!("child timed out after {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(2));
     }
