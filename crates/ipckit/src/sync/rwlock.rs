@@ -920,20 +920,15 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Shared access if the policy lets a reader in now; `WouldBlock` otherwise.
     pub fn try_read(&self) -> Result<RwLockReadGuard<'_, T>, RwLockError> {
-        if self.raw.try_lock_shared() {
-            Ok(self.read_guard())
-        } else {
-            Err(RwLockError::WouldBlock)
-        }
+        self.raw.try_lock_shared().then(|| self.read_guard()).ok_or(RwLockError::WouldBlock)
     }
 
     /// Shared access, waiting at most `timeout`; `TimedOut` otherwise.
     pub fn read_timeout(&self, timeout: Duration) -> Result<RwLockReadGuard<'_, T>, RwLockError> {
-        if self.raw.lock_shared_timeout(timeout) {
-            Ok(self.read_guard())
-        } else {
-            Err(RwLockError::TimedOut)
-        }
+        self.raw
+            .lock_shared_timeout(timeout)
+            .then(|| self.read_guard())
+            .ok_or(RwLockError::TimedOut)
     }
 
     /// Exclusive access, blocking while anyone else holds the lock.
@@ -944,20 +939,15 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Exclusive access if available now; `WouldBlock` otherwise.
     pub fn try_write(&self) -> Result<RwLockWriteGuard<'_, T>, RwLockError> {
-        if self.raw.try_lock_exclusive() {
-            Ok(self.write_guard())
-        } else {
-            Err(RwLockError::WouldBlock)
-        }
+        self.raw.try_lock_exclusive().then(|| self.write_guard()).ok_or(RwLockError::WouldBlock)
     }
 
     /// Exclusive access, waiting at most `timeout`; `TimedOut` otherwise.
     pub fn write_timeout(&self, timeout: Duration) -> Result<RwLockWriteGuard<'_, T>, RwLockError> {
-        if self.raw.lock_exclusive_timeout(timeout) {
-            Ok(self.write_guard())
-        } else {
-            Err(RwLockError::TimedOut)
-        }
+        self.raw
+            .lock_exclusive_timeout(timeout)
+            .then(|| self.write_guard())
+            .ok_or(RwLockError::TimedOut)
     }
 
     /// Upgradable shared access (see [`RawRwLock::lock_upgradable`]), blocking.
@@ -968,11 +958,10 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Upgradable shared access if available now; `WouldBlock` otherwise.
     pub fn try_upgradable_read(&self) -> Result<RwLockUpgradableReadGuard<'_, T>, RwLockError> {
-        if self.raw.try_lock_upgradable() {
-            Ok(self.upgradable_guard())
-        } else {
-            Err(RwLockError::WouldBlock)
-        }
+        self.raw
+            .try_lock_upgradable()
+            .then(|| self.upgradable_guard())
+            .ok_or(RwLockError::WouldBlock)
     }
 
     /// Upgradable shared access, waiting at most `timeout`; `TimedOut` otherwise.
@@ -980,11 +969,10 @@ impl<T: ?Sized> RwLock<T> {
         &self,
         timeout: Duration,
     ) -> Result<RwLockUpgradableReadGuard<'_, T>, RwLockError> {
-        if self.raw.lock_upgradable_timeout(timeout) {
-            Ok(self.upgradable_guard())
-        } else {
-            Err(RwLockError::TimedOut)
-        }
+        self.raw
+            .lock_upgradable_timeout(timeout)
+            .then(|| self.upgradable_guard())
+            .ok_or(RwLockError::TimedOut)
     }
 }
 
