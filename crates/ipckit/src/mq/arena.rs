@@ -17,15 +17,19 @@ pub(super) const NIL: u32 = u32::MAX;
 /// Bit 31 of a message's `len` word: its blocks are scattered and chained through the links
 /// (clear: one contiguous run from the first block, the links unused).
 pub(super) const SCATTERED: u32 = 1 << 31;
+/// The version of this layout, in the geometry: a file of another version is refused at open.
+pub(super) const LAYOUT: u32 = 2;
 
-/// Offsets inside the kind's state (which starts 64-aligned in the mapping).
+/// Offsets inside the kind's state (which starts 64-aligned in the mapping). The two locks,
+/// the receive counters and each wait word have cache lines of their own, so that a sender
+/// and a receiver running at the same time each write only their own lines.
 pub(super) const GEOMETRY_AT: usize = 0;
-pub(super) const LOCK_AT: usize = 64;
+pub(super) const TAIL_AT: usize = 64;
+pub(super) const HEAD_AT: usize = 192;
+pub(super) const RECV_AT: usize = 256;
 pub(super) const DATA_WAIT_AT: usize = 320;
 pub(super) const SPACE_WAIT_AT: usize = 384;
 pub(super) const LINKS_AT: usize = 448;
-/// How many messages may be copied in or out outside the lock at once.
-pub(super) const INFLIGHT: usize = 8;
 
 /// Immutable after creation; validated against the file size at every open.
 #[repr(C)]
@@ -37,74 +41,137 @@ pub(super) struct Geometry {
     pub nblocks: u32,
     /// The largest message, in bytes (`MSGMAX`).
     pub max_message: u32,
+    /// [`LAYOUT`].
+    pub layout: u32,
+    pub _pad: u32,
 }
 
 // SAFETY: repr(C) plain integers, any bit pattern is a value (validated at open), no Drop.
 unsafe impl ShmSafe for Geometry {}
 
-/// The mutable state of the queue, guarded by the robust mutex.
+/// The senders' side, guarded by the tail lock.
 ///
-/// `head`/`tail` are block indices of the first blocks of the first and last message
-/// (`NIL` when empty). `messages`, `used_bytes` are derived data: the repair after an owner
-/// died recomputes them by walking the list.
+/// `tail` is the first block of the last message in the list, or the dummy when the list is
+/// empty. The counters are cumulative (they wrap): the queue holds `sent - received`
+/// messages and bytes, with `received` in [`RecvCounters`]. A repair recomputes `tail` and
+/// the sent counters from the list.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Control {
-    pub head: u32,
+pub(super) struct TailState {
     pub tail: u32,
-    pub messages: u64,
-    pub used_bytes: u64,
-    pub max_bytes: u64,
     pub alloc_hint: u32,
+    pub sent_messages: u64,
+    pub sent_bytes: u64,
+    pub max_bytes: u64,
     pub last_send_pid: u32,
-    pub last_recv_pid: u32,
-    pub _pad: u32,
+    /// 1: a tail-lock owner died; the state must be rebuilt under both locks before use.
+    pub dirty: u32,
     pub last_send_time: u64,
-    pub last_recv_time: u64,
     pub change_time: u64,
-    /// Bytes and messages held by in-flight copies (counted against `max_bytes`).
-    pub pending_bytes: u64,
-    pub pending_messages: u64,
-    /// Messages being copied outside the lock: reserved by a sender and not yet linked, or
-    /// unlinked by a receiver and not yet freed.
-    pub inflight: [Inflight; INFLIGHT],
+    /// The receive counters as last read: a sender re-reads them (a line the receiver
+    /// writes) only when these say the queue is full.
+    pub seen_recv_messages: u64,
+    pub seen_recv_bytes: u64,
 }
 
 // SAFETY: repr(C) plain integers; every value is validated before it is followed; no Drop.
-unsafe impl ShmSafe for Control {}
+unsafe impl ShmSafe for TailState {}
 
-/// A message outside the list whose blocks a live thread is copying.
+/// The receivers' side, guarded by the head lock.
+///
+/// `dummy` is the block of the list's sentinel: the first block of the last message taken
+/// from the head (the rest of its blocks are freed). The first message in the queue is the
+/// one the dummy's `next` names. Senders never write the dummy unless it is also the tail.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Inflight {
-    /// The copying thread's [`ProcessId`](crate::sys::ProcessId) token; 0: the slot is free.
-    pub owner: u64,
-    /// First block.
-    pub first: u32,
-    /// Length in bytes.
-    pub len: u32,
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HeadState {
+    pub dummy: u32,
+    pub last_recv_pid: u32,
+    pub last_recv_time: u64,
 }
 
-/// A futex word that waiters spin and sleep on, with the flags that tell a changer whether
-/// anyone waits (so that, in the common case of nobody waiting, a send or receive does not
-/// touch this cache line at all except to read it).
+// SAFETY: repr(C) plain integers; `dummy` is range-checked before use; no Drop.
+unsafe impl ShmSafe for HeadState {}
+
+/// Cumulative messages and bytes taken, written by receivers (under the head lock) and read
+/// by senders without it.
+#[repr(C)]
+#[derive(Debug)]
+pub(super) struct RecvCounters {
+    pub messages: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+// SAFETY: repr(C), atomics; a wrong value only makes the queue look fuller or emptier until
+// the next repair, which rewrites the sent counters against these; no Drop.
+unsafe impl ShmSafe for RecvCounters {}
+
+/// "Someone spins or sleeps on this word": the next change must bump the sequence.
+pub(super) const WATCH: u32 = 1;
+/// "Someone sleeps (or is about to) in `futex_wait` on this word": the bump must wake.
+pub(super) const SLEEP: u32 = 2;
+/// One step of the sequence in the upper bits.
+pub(super) const SEQ_ONE: u32 = 4;
+
+/// A futex word that waiters spin and sleep on: a sequence number in bits 2.., and the
+/// [`WATCH`] and [`SLEEP`] flags in bits 0 and 1, all in one word so that a change and the
+/// flags it must honour are seen together.
 ///
-/// | word | meaning | written |
+/// | who | does | with |
 /// |---|---|---|
-/// | `seq` | bumped by a change some waiter waits for; the futex word | under the queue lock |
-/// | `watchers` | 1: someone will spin or sleep on `seq`: the next change must bump it | under the queue lock |
-/// | `sleepers` | 1: someone is (about to be) asleep on `seq`: the change must `futex_wake` | by the sleeper without the lock (Dekker with `seq`) |
+/// | waiter | `seen = word.fetch_or(WATCH)`, then looks at the queue again | SeqCst RMW, then SeqCst load |
+/// | changer | changes the queue, then reads the word; only if a flag is set: CAS it to (sequence + 1, no flags), and `futex_wake` if `SLEEP` was set | SeqCst RMW (or fence), then SeqCst load |
+/// | waiter | spins while `word == seen`, then CASes `SLEEP` in and sleeps on the word | |
+///
+/// Either the changer sees the waiter's flag (and bumps the word the waiter watches) or the
+/// waiter's second look sees the change (the Dekker pattern). While nobody waits, a changer
+/// only reads the word: the line stays shared in both caches.
 #[repr(C)]
 #[derive(Debug)]
 pub(super) struct WaitWord {
-    pub seq: AtomicU32,
-    pub watchers: AtomicU32,
-    pub sleepers: AtomicU32,
+    pub word: AtomicU32,
 }
 
-// SAFETY: repr(C), two atomics; any value only causes an extra or a missing wake-up, and
+// SAFETY: repr(C), one atomic; any value only causes an extra or a missing wake-up, and
 // sleepers use bounded timeouts; no Drop.
 unsafe impl ShmSafe for WaitWord {}
+
+impl WaitWord {
+    /// Registers a watcher: returns the value to wait on (the caller must look at the queue
+    /// again before waiting).
+    pub fn watch(&self) -> u32 {
+        self.word.fetch_or(WATCH, Ordering::SeqCst) | WATCH
+    }
+
+    /// After a change that a watcher may wait for (made with a SeqCst RMW or followed by a
+    /// SeqCst fence): ends every watch on the word. Returns whether a sleeper must be woken
+    /// with [`wake`](Self::wake) (best after unlocking).
+    #[inline]
+    pub fn changed(&self) -> bool {
+        let mut w = self.word.load(Ordering::SeqCst);
+        loop {
+            if w & (WATCH | SLEEP) == 0 {
+                return false; // the common case: a read of a line nobody writes
+            }
+            let next = (w & !(WATCH | SLEEP)).wrapping_add(SEQ_ONE);
+            match self.word.compare_exchange_weak(w, next, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => return w & SLEEP != 0,
+                Err(now) => w = now,
+            }
+        }
+    }
+
+    /// Wakes every sleeper.
+    pub fn wake(&self) {
+        crate::sys::futex_wake(&self.word, u32::MAX);
+    }
+
+    /// Bumps the sequence whatever the flags and wakes everyone (removal).
+    pub fn bump_and_wake(&self) {
+        self.word.fetch_add(SEQ_ONE, Ordering::SeqCst);
+        self.wake();
+    }
+}
 
 /// The header of a message, in its first block.
 #[repr(C)]
@@ -121,8 +188,10 @@ pub(super) struct MsgHeader {
 unsafe impl ShmSafe for MsgHeader {}
 
 const _: () = assert!(size_of::<MsgHeader>() == MSG_HEADER);
-const _: () = assert!(size_of::<Mutex<Control>>() <= DATA_WAIT_AT - LOCK_AT);
-const _: () = assert!(size_of::<Geometry>() <= LOCK_AT);
+const _: () = assert!(size_of::<Geometry>() <= TAIL_AT);
+const _: () = assert!(size_of::<Mutex<TailState>>() <= HEAD_AT - TAIL_AT);
+const _: () = assert!(size_of::<Mutex<HeadState>>() <= RECV_AT - HEAD_AT);
+const _: () = assert!(size_of::<RecvCounters>() <= DATA_WAIT_AT - RECV_AT);
 
 /// What went wrong below the API: the caller maps it into its own error type.
 #[derive(Debug)]
@@ -137,9 +206,11 @@ pub(super) fn blocks_for(len: usize) -> usize {
 
 /// Blocks an arena needs so that any set of messages the Linux rule admits fits (at most
 /// `cap` bytes in at most `cap` messages): each message of `l` bytes takes at most
-/// `(l + 16 + 63) / 64` blocks, so `cap` bytes in `cap` messages take at most `80 cap / 64`.
+/// `(l + 16 + 63) / 64` blocks, so `cap` bytes in `cap` messages take at most `80 cap / 64`;
+/// plus the dummy's block, and one more for the old dummy a receiver that died mid-receive
+/// may leave until the next repair.
 pub(super) fn arena_blocks(cap: u64) -> u64 {
-    (cap * 80).div_ceil(BLOCK as u64) + 1
+    (cap * 80).div_ceil(BLOCK as u64) + 2
 }
 
 /// Where the parts of the state lie, for an arena of `nblocks` blocks: (bitmap, blocks, total).
@@ -238,7 +309,9 @@ impl Arena {
         Ok(!scattered)
     }
 
-    /// Marks blocks `first..first + k` used or free, a word at a time.
+    /// Marks blocks `first..first + k` used or free, a word at a time. Atomic RMWs: the
+    /// allocating sender and a freeing receiver may work on the same word at once (only a
+    /// sender, or a repair holding both locks, ever sets bits).
     fn set_range(&self, m: &Mapping, first: u32, k: usize, used: bool) {
         let (mut b, end) = (first as usize, first as usize + k);
         while b < end {
@@ -246,31 +319,55 @@ impl Arena {
             let hi = end.min((w + 1) * 64);
             let bits = if hi - b == 64 { u64::MAX } else { ((1u64 << (hi - b)) - 1) << (b % 64) };
             let word = m.get::<AtomicU64>(self.bitmap + 8 * w).expect("validated layout");
-            let v = word.load(Ordering::Relaxed);
-            word.store(if used { v | bits } else { v & !bits }, Ordering::Relaxed);
+            if used {
+                word.fetch_or(bits, Ordering::AcqRel);
+            } else {
+                // Release: our reads of these blocks happen before their next owner writes.
+                word.fetch_and(!bits, Ordering::Release);
+            }
             b = hi;
         }
     }
 
     fn is_free(&self, m: &Mapping, b: u32) -> bool {
-        self.bit_word(m, b).load(Ordering::Relaxed) & (1 << (b % 64)) == 0
+        self.bit_word(m, b).load(Ordering::Acquire) & (1 << (b % 64)) == 0
     }
 
     fn set_used(&self, m: &Mapping, b: u32, used: bool) {
-        let w = self.bit_word(m, b);
-        let bit = 1u64 << (b % 64);
-        let v = w.load(Ordering::Relaxed);
-        w.store(if used { v | bit } else { v & !bit }, Ordering::Relaxed);
+        self.set_range(m, b, 1, used);
     }
 
-    /// Allocates `k` blocks among the first `active`: a contiguous run when there is one
-    /// (found next-fit from `hint`), else scattered blocks chained through the links. Returns
-    /// the first block and whether the run is contiguous, or `None` when fewer than `k` are
-    /// free.
-    pub fn alloc(&self, m: &Mapping, k: usize, active: u32, hint: &mut u32) -> Option<(u32, bool)> {
+    /// Blocks a queue of `max_bytes` allocates from first (see [`alloc`](Self::alloc)):
+    /// room for `max_bytes` of messages of 16 bytes or more, and a largest message.
+    pub fn soft_blocks(&self, max_bytes: u64) -> u32 {
+        let soft = (4 * max_bytes).div_ceil(BLOCK as u64)
+            + blocks_for(self.max_message as usize) as u64
+            + 2;
+        soft.min(self.active_blocks(max_bytes) as u64) as u32
+    }
+
+    /// Allocates `k` blocks among the first `active`: a contiguous run when there is one,
+    /// else scattered blocks chained through the links. Returns the first block and whether
+    /// the run is contiguous, or `None` when fewer than `k` are free.
+    ///
+    /// Runs are found next-fit from `hint` within the first `soft` blocks, and only then in
+    /// the rest: a queue used in FIFO order cycles through a region a few times the size of
+    /// its contents (which stays in the caches), not through the whole arena, which is sized
+    /// for the worst case of `max_bytes` empty messages.
+    pub fn alloc(
+        &self,
+        m: &Mapping,
+        k: usize,
+        (soft, active): (u32, u32),
+        hint: &mut u32,
+    ) -> Option<(u32, bool)> {
         let active = active.min(self.nblocks);
-        let start = if *hint < active { *hint } else { 0 };
-        let run = self.find_run(m, k, start, active).or_else(|| self.find_run(m, k, 0, active));
+        let soft = soft.min(active);
+        let start = if *hint < soft { *hint } else { 0 };
+        let run = self
+            .find_run(m, k, start, soft)
+            .or_else(|| self.find_run(m, k, 0, (start + k as u32).min(soft)))
+            .or_else(|| self.find_run(m, k, soft, active));
         if let Some(first) = run {
             self.set_range(m, first, k, true);
             *hint = first + k as u32;
@@ -305,7 +402,7 @@ impl Arena {
             if run >= k {
                 break;
             }
-            let word = self.bit_word(m, b).load(Ordering::Relaxed);
+            let word = self.bit_word(m, b).load(Ordering::Acquire);
             if b % 64 == 0 && word == 0 && b + 64 <= hi {
                 if run == 0 {
                     run_start = b;
@@ -342,6 +439,39 @@ impl Arena {
         let mut b = first;
         for i in 0..k {
             self.check(b)?;
+            let next = if i + 1 < k { self.link(m, b)? } else { b };
+            self.set_used(m, b, false);
+            b = next;
+        }
+        Ok(())
+    }
+
+    /// Frees one block (an old dummy's).
+    pub fn free_block(&self, m: &Mapping, b: u32) -> Result<(), Fault> {
+        self.check(b)?;
+        self.set_used(m, b, false);
+        Ok(())
+    }
+
+    /// Sets up a fresh (zeroed) arena: block 0 is the dummy of an empty list.
+    pub fn init(&self, m: &Mapping) {
+        self.header(m, 0).expect("block 0 exists").next.store(NIL, Ordering::Relaxed);
+        self.set_used(m, 0, true);
+    }
+
+    /// Frees every block of the `len`-byte message at `first` but the first: what stays is
+    /// the header block, the list's new dummy.
+    pub fn free_tail(&self, m: &Mapping, first: u32, len: usize) -> Result<(), Fault> {
+        let k = blocks_for(len);
+        if k <= 1 {
+            return Ok(());
+        }
+        if self.contiguous(m, first, len)? {
+            self.set_range(m, first + 1, k - 1, false);
+            return Ok(());
+        }
+        let mut b = self.link(m, first)?;
+        for i in 1..k {
             let next = if i + 1 < k { self.link(m, b)? } else { b };
             self.set_used(m, b, false);
             b = next;
@@ -395,20 +525,34 @@ impl Arena {
         }
     }
 
-    /// Rebuilds the derived state from the message list after an owner died mid-update: walks
-    /// from `head`, keeps every message that is valid and whose blocks are not shared with
-    /// an earlier one, cuts the list at the first that is not, recomputes tail, counts and the
-    /// allocation bitmap (so blocks of half-sent or half-freed messages are reclaimed).
-    /// Returns how many messages were dropped from the end.
-    pub fn repair(&self, m: &Mapping, c: &mut Control) -> usize {
+    /// Rebuilds everything but the list itself, holding both locks, after an owner died
+    /// mid-update: walks from the dummy, keeps every message that is valid and whose blocks
+    /// are not shared with an earlier one, cuts the list at the first that is not, and
+    /// recomputes the tail, the sent counters (against the received ones) and the allocation
+    /// bitmap, so the blocks of half-sent messages and of a receiver's unfreed dummy are free
+    /// again. Returns how many messages were dropped from the end (0 or 1: the cut).
+    pub fn rebuild(
+        &self,
+        m: &Mapping,
+        h: &mut HeadState,
+        t: &mut TailState,
+        recv: &RecvCounters,
+    ) -> usize {
         for w in 0..(self.nblocks as usize).div_ceil(64) {
             m.get::<AtomicU64>(self.bitmap + 8 * w)
                 .expect("validated layout")
                 .store(0, Ordering::Relaxed);
         }
-        let (mut prev, mut cur) = (NIL, c.head);
+        if self.check(h.dummy).is_err() {
+            // Nothing is reachable without a dummy: start an empty list at block 0.
+            h.dummy = 0;
+            self.header(m, 0).expect("block 0 exists").next.store(NIL, Ordering::Relaxed);
+        }
+        self.set_used(m, h.dummy, true);
+        let (mut prev, mut cur) =
+            (h.dummy, self.header(m, h.dummy).expect("checked").next.load(Ordering::Acquire));
         let (mut count, mut used) = (0u64, 0u64);
-        let mut cut = false;
+        let mut cut = 0;
         while cur != NIL {
             match self.claim(m, cur) {
                 Ok((len, next)) => {
@@ -418,60 +562,21 @@ impl Arena {
                     cur = next;
                 }
                 Err(_) => {
-                    cut = true;
-                    if prev == NIL {
-                        c.head = NIL;
-                    } else if let Ok(h) = self.header(m, prev) {
-                        h.next.store(NIL, Ordering::Release);
-                    }
+                    cut = 1;
+                    self.header(m, prev).expect("claimed").next.store(NIL, Ordering::Release);
                     break;
                 }
             }
         }
-        c.tail = prev;
-        if prev == NIL {
-            c.head = NIL;
-        }
-        c.messages = count;
-        c.used_bytes = used;
-        c.alloc_hint = 0;
-        // In-flight copies: keep those of live threads (their blocks stay theirs), drop the
-        // rest (their blocks, not marked above, are free again).
-        let (mut pending, mut pending_n) = (0u64, 0u64);
-        for slot in c.inflight.iter_mut() {
-            if slot.owner == 0 {
-                continue;
-            }
-            let alive = crate::sys::ProcessId::from_token(slot.owner).is_alive();
-            if alive && self.claim(m, slot.first).is_ok_and(|(len, _)| len == slot.len as usize) {
-                pending += slot.len as u64;
-                pending_n += 1;
-            } else {
-                *slot = Inflight::default();
-            }
-        }
-        c.pending_bytes = pending;
-        c.pending_messages = pending_n;
-        usize::from(cut)
-    }
-
-    /// Frees the in-flight copies whose threads died (outside the lock, so no repair saw
-    /// them). Called rarely: by a sender that waited a whole sleep slice for room. Returns
-    /// whether anything was freed.
-    pub fn sweep_dead(&self, m: &Mapping, c: &mut Control) -> bool {
-        let mut freed = false;
-        for i in 0..INFLIGHT {
-            let slot = c.inflight[i];
-            if slot.owner == 0 || crate::sys::ProcessId::from_token(slot.owner).is_alive() {
-                continue;
-            }
-            let _ = self.free(m, slot.first, slot.len as usize);
-            c.pending_bytes = c.pending_bytes.saturating_sub(slot.len as u64);
-            c.pending_messages = c.pending_messages.saturating_sub(1);
-            c.inflight[i] = Inflight::default();
-            freed = true;
-        }
-        freed
+        t.tail = prev;
+        let (rm, rb) = (recv.messages.load(Ordering::Acquire), recv.bytes.load(Ordering::Acquire));
+        t.sent_messages = rm.wrapping_add(count);
+        t.sent_bytes = rb.wrapping_add(used);
+        t.seen_recv_messages = rm;
+        t.seen_recv_bytes = rb;
+        t.alloc_hint = 0;
+        t.dirty = 0;
+        cut
     }
 
     /// Validates the message at `first` and marks its blocks used; fails (marking nothing)
@@ -519,9 +624,19 @@ impl Arena {
     }
 }
 
-/// The parts of the state the queue touches on every operation.
-pub(super) fn lock(m: &Mapping, state: usize) -> &Mutex<Control, RawMutex> {
-    m.get::<Mutex<Control>>(state + LOCK_AT).expect("validated layout")
+/// The senders' lock and state.
+pub(super) fn tail(m: &Mapping, state: usize) -> &Mutex<TailState, RawMutex> {
+    m.get::<Mutex<TailState>>(state + TAIL_AT).expect("validated layout")
+}
+
+/// The receivers' lock and state.
+pub(super) fn head(m: &Mapping, state: usize) -> &Mutex<HeadState, RawMutex> {
+    m.get::<Mutex<HeadState>>(state + HEAD_AT).expect("validated layout")
+}
+
+/// The receive counters.
+pub(super) fn recv_counters(m: &Mapping, state: usize) -> &RecvCounters {
+    m.get::<RecvCounters>(state + RECV_AT).expect("validated layout")
 }
 
 /// The futex word receivers sleep on (`which = DATA_WAIT_AT`) or senders (`SPACE_WAIT_AT`).

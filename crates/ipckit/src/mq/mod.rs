@@ -92,12 +92,12 @@ pub use endpoint::QueueEndpoint;
 use crate::ns::{
     CreateMode, Entry, Key, Namespace, ObjectError, ObjectFile, ObjectKind, OpenAccess,
 };
-use crate::sync::{LockError, MutexGuard};
+use crate::sync::{LockError, Mutex, MutexGuard};
 use crate::sys::{self, FutexWait};
-use arena::{Arena, Control, Fault, Geometry, NIL};
+use arena::{Arena, Fault, Geometry, HeadState, NIL, RecvCounters, TailState, WaitWord};
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Default bytes a queue may hold (`MSGMNB` on Linux).
@@ -114,11 +114,6 @@ pub const MAX_CAPACITY: u64 = 16 << 20;
 const SLEEP_SLICE: Duration = Duration::from_millis(100);
 /// How long a waiter spins before it sleeps.
 const SPIN: Duration = Duration::from_micros(30);
-
-/// Messages at least this long are copied in and out without holding the queue lock (two
-/// short critical sections instead of one long one), so a sender and a receiver copy at the
-/// same time.
-const OUTSIDE_LOCK: usize = 1024;
 
 /// Where a receive puts the bytes.
 enum Out<'b> {
@@ -137,6 +132,15 @@ enum Waited {
     Slept,
     /// The deadline passed.
     Expired,
+}
+
+/// How [`MessageQueue::append`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Appended {
+    /// Linked; `wake`: a receiver sleeps and must be woken after unlocking.
+    Linked { wake: bool },
+    /// No free blocks although the counts say there is room (a receiver died mid-receive).
+    NoBlocks,
 }
 
 /// Parameters of a new queue.
@@ -426,28 +430,26 @@ impl MessageQueue {
                     capacity: config.capacity,
                     nblocks,
                     max_message: config.max_message_size,
+                    layout: arena::LAYOUT,
+                    _pad: 0,
                 };
                 let bytes: [u8; size_of::<Geometry>()] = geometry_bytes(geometry);
                 m.write(state + arena::GEOMETRY_AT, &bytes).map_err(corrupt_init)?;
-                let lock = arena::lock(m, state);
-                let mut c = lock.lock().map_err(|_| corrupt_init("fresh lock"))?;
-                let now = sys::unix_time_secs_coarse();
-                *c = Control {
-                    head: NIL,
-                    tail: NIL,
-                    messages: 0,
-                    used_bytes: 0,
+                let arena = Arena::new(state, geometry);
+                arena.init(m);
+                let mut t = arena::tail(m, state).lock().map_err(|_| corrupt_init("fresh lock"))?;
+                *t = TailState {
+                    tail: 0,
+                    alloc_hint: 1,
+                    sent_messages: 0,
+                    sent_bytes: 0,
                     max_bytes: config.max_bytes,
-                    alloc_hint: 0,
                     last_send_pid: 0,
-                    last_recv_pid: 0,
-                    _pad: 0,
+                    dirty: 0,
                     last_send_time: 0,
-                    last_recv_time: 0,
-                    change_time: now,
-                    pending_bytes: 0,
-                    pending_messages: 0,
-                    inflight: [arena::Inflight::default(); arena::INFLIGHT],
+                    change_time: sys::unix_time_secs_coarse(),
+                    seen_recv_messages: 0,
+                    seen_recv_bytes: 0,
                 };
                 Ok(())
             })?;
@@ -476,6 +478,13 @@ impl MessageQueue {
         let bad = |reason: String| ObjectError::Corrupt { path: obj.path().to_path_buf(), reason };
         let g: Geometry =
             m.read_value(state + arena::GEOMETRY_AT).map_err(|e| bad(e.to_string()))?;
+        if g.layout != arena::LAYOUT {
+            return Err(bad(format!(
+                "queue layout {} (this ipckit reads layout {})",
+                g.layout,
+                arena::LAYOUT
+            )));
+        }
         if g.nblocks == 0 || g.nblocks == NIL || g.capacity > MAX_CAPACITY {
             return Err(bad(format!("invalid geometry {g:?}")));
         }
@@ -518,19 +527,90 @@ impl MessageQueue {
         self.obj.access() == OpenAccess::ReadWrite
     }
 
-    /// Locks the control block; repairs it if the previous owner died.
-    fn lock(&self) -> Result<MutexGuard<'_, Control>, Fault> {
-        let m = self.obj.mapping();
-        let lock = arena::lock(m, self.arena.state);
-        match lock.lock() {
-            Ok(g) => Ok(g),
-            Err(LockError::OwnerDied(mut g)) => {
-                self.arena.repair(m, &mut g);
-                g.mark_consistent();
-                Ok(g)
+    fn tail_lock(&self) -> &Mutex<TailState> {
+        arena::tail(self.obj.mapping(), self.arena.state)
+    }
+
+    fn head_lock(&self) -> &Mutex<HeadState> {
+        arena::head(self.obj.mapping(), self.arena.state)
+    }
+
+    fn recv_counters(&self) -> &RecvCounters {
+        arena::recv_counters(self.obj.mapping(), self.arena.state)
+    }
+
+    fn data_word(&self) -> &WaitWord {
+        arena::wait_word(self.obj.mapping(), self.arena.state, arena::DATA_WAIT_AT)
+    }
+
+    fn space_word(&self) -> &WaitWord {
+        arena::wait_word(self.obj.mapping(), self.arena.state, arena::SPACE_WAIT_AT)
+    }
+
+    // ----- locks -----------------------------------------------------------------------
+
+    /// Locks the receivers' side. If its previous owner died, takes the senders' side too
+    /// (always in this order: head, then tail) and rebuilds.
+    fn lock_head(&self) -> Result<MutexGuard<'_, HeadState>, Fault> {
+        match self.head_lock().lock() {
+            Ok(h) => Ok(h),
+            Err(LockError::OwnerDied(mut h)) => {
+                drop(self.add_tail(&mut h, true)?);
+                h.mark_consistent();
+                Ok(h)
             }
-            Err(e) => Err(Fault::Corrupt(format!("queue lock: {e}"))),
+            Err(e) => Err(Fault::Corrupt(format!("queue head lock: {e}"))),
         }
+    }
+
+    /// With the head lock held: takes the tail lock too, and rebuilds if `repair` is asked
+    /// for, or the tail's previous owner died or left it dirty.
+    fn add_tail<'q>(
+        &'q self,
+        h: &mut MutexGuard<'q, HeadState>,
+        repair: bool,
+    ) -> Result<MutexGuard<'q, TailState>, Fault> {
+        let (mut t, died) = match self.tail_lock().lock() {
+            Ok(t) => (t, false),
+            Err(LockError::OwnerDied(t)) => (t, true),
+            Err(e) => return Err(Fault::Corrupt(format!("queue tail lock: {e}"))),
+        };
+        if repair || died || t.dirty != 0 {
+            self.arena.rebuild(self.obj.mapping(), h, &mut t, self.recv_counters());
+            if died {
+                t.mark_consistent();
+            }
+        }
+        Ok(t)
+    }
+
+    /// Both locks, head first (rebuilding if either owner died).
+    fn lock_both(&self) -> Result<(MutexGuard<'_, HeadState>, MutexGuard<'_, TailState>), Fault> {
+        let mut h = self.lock_head()?;
+        let t = self.add_tail(&mut h, false)?;
+        Ok((h, t))
+    }
+
+    /// Locks the senders' side. If its previous owner died, marks the state dirty and
+    /// rebuilds under both locks; it cannot simply take the head lock while holding this
+    /// one, since a receiver holding the head lock may be waiting for this one.
+    fn lock_tail(&self) -> Result<MutexGuard<'_, TailState>, Fault> {
+        let t = match self.tail_lock().lock() {
+            Ok(t) => t,
+            Err(LockError::OwnerDied(mut t)) => {
+                t.dirty = 1;
+                t.mark_consistent();
+                t
+            }
+            Err(e) => return Err(Fault::Corrupt(format!("queue tail lock: {e}"))),
+        };
+        if t.dirty == 0 {
+            return Ok(t);
+        }
+        drop(t);
+        let (h, t) = self.lock_both()?;
+        drop(h);
+        Ok(t)
     }
 
     // ----- send -----------------------------------------------------------------------
@@ -576,176 +656,133 @@ impl MessageQueue {
             return Err(SendError::PermissionDenied);
         }
         let deadline = wait.deadline();
-        let m = self.obj.mapping();
-        let space = arena::wait_word(m, self.arena.state, arena::SPACE_WAIT_AT);
-        let mut sweep = false;
+        let space = self.space_word();
+        let mut rebuilt = false;
         loop {
-            let mut c = self.lock().map_err(send_fault)?;
+            let mut t = self.lock_tail().map_err(send_fault)?;
             if self.obj.is_removed() {
                 return Err(SendError::Removed);
             }
-            if len as u64 > c.max_bytes {
-                return Err(SendError::TooBig { len, max: c.max_bytes as usize });
+            if len as u64 > t.max_bytes {
+                return Err(SendError::TooBig { len, max: t.max_bytes as usize });
             }
-            let held = c.used_bytes + c.pending_bytes;
-            if held + len as u64 <= c.max_bytes && c.messages + c.pending_messages < c.max_bytes {
-                let first = self.reserve(&mut c, mtype, len).map_err(send_fault)?;
-                let slot = (len >= OUTSIDE_LOCK).then(|| self.take_slot(&mut c, first, len));
-                let wake = match slot.flatten() {
-                    None => {
-                        self.copy_in(first, msg.as_ref()).map_err(send_fault)?;
-                        self.link(&mut c, first, len).map_err(send_fault)?
-                    }
-                    Some(i) => {
-                        // Copy without the lock, so that receivers copy out at the same time.
-                        drop(c);
-                        self.copy_in(first, msg.as_ref()).map_err(send_fault)?;
-                        c = self.lock().map_err(send_fault)?;
-                        self.release_slot(&mut c, i, first, len).map_err(send_fault)?;
-                        if self.obj.is_removed() {
-                            let _ = self.arena.free(m, first, len);
-                            return Err(SendError::Removed);
+            let mut room = self.has_room(&mut t, len as u64);
+            let mut seen = 0;
+            if !room && wait != Wait::NoWait {
+                // Register, then look again: a receiver that makes room after this look
+                // sees the flag and ends our wait.
+                seen = space.watch();
+                room = self.has_room(&mut t, len as u64);
+            }
+            if room {
+                match self.append(&mut t, mtype, msg.as_ref()).map_err(send_fault)? {
+                    Appended::Linked { wake } => {
+                        drop(t);
+                        if wake {
+                            self.data_word().wake();
                         }
-                        self.link(&mut c, first, len).map_err(send_fault)?
+                        return Ok(());
                     }
-                };
-                drop(c);
-                if wake {
-                    sys::futex_wake(
-                        &arena::wait_word(m, self.arena.state, arena::DATA_WAIT_AT).seq,
-                        u32::MAX,
-                    );
+                    // The counts say there is room but the blocks are not free: a receiver
+                    // died before freeing them. Rebuild (once) and try again.
+                    Appended::NoBlocks if !rebuilt => {
+                        rebuilt = true;
+                        t.dirty = 1;
+                        continue;
+                    }
+                    Appended::NoBlocks => {
+                        return Err(SendError::Corrupt(
+                            "no free blocks although the queue has room".into(),
+                        ));
+                    }
                 }
-                return Ok(());
-            }
-            if (sweep || wait == Wait::NoWait)
-                && c.pending_messages > 0
-                && self.arena.sweep_dead(m, &mut c)
-            {
-                sweep = false;
-                continue; // a dead copier held the room we need
             }
             if wait == Wait::NoWait {
                 return Err(SendError::Full(msg));
             }
-            if false {
-                continue; // a dead copier held the room we need
-            }
-            // Register as a watcher while holding the lock: whoever changes the queue next
-            // sees it and bumps the sequence.
-            space.watchers.store(1, Ordering::Relaxed);
-            let seen = space.seq.load(Ordering::Relaxed);
-            drop(c);
+            drop(t);
             match self.wait_change(space, seen, deadline) {
-                Waited::Changed => sweep = false,
-                Waited::Slept => sweep = true,
+                Waited::Changed => {}
+                // A receiver that died holding the head lock may owe us room: taking the
+                // lock finds it dead and repairs.
+                Waited::Slept => drop(self.lock_head().map_err(send_fault)?),
                 Waited::Expired => return Err(SendError::TimedOut(msg)),
             }
         }
     }
 
-    /// Under the lock, with room checked: allocates blocks for a `len`-byte message and
-    /// writes its header (not linked: nobody can reach it yet).
-    fn reserve(&self, c: &mut Control, mtype: i64, len: usize) -> Result<u32, Fault> {
+    /// Under the tail lock: whether a `len`-byte message fits by the Linux rule (the bytes
+    /// plus `len` at most `max_bytes`, fewer than `max_bytes` messages). Reads the
+    /// receivers' counters (a line they write) only when the last reading says no: those
+    /// only grow, so an old reading errs on the side of "full".
+    fn has_room(&self, t: &mut TailState, len: u64) -> bool {
+        let fits = |t: &TailState| {
+            let messages = t.sent_messages.wrapping_sub(t.seen_recv_messages);
+            let bytes = t.sent_bytes.wrapping_sub(t.seen_recv_bytes);
+            bytes.saturating_add(len) <= t.max_bytes && messages < t.max_bytes
+        };
+        if fits(t) {
+            return true;
+        }
+        // Messages first: a receiver counts bytes, then messages (SeqCst: the Dekker pair
+        // of a waiting sender's `watch`).
+        let r = self.recv_counters();
+        t.seen_recv_messages = r.messages.load(Ordering::SeqCst);
+        t.seen_recv_bytes = r.bytes.load(Ordering::SeqCst);
+        fits(t)
+    }
+
+    /// Under the tail lock, with room checked: allocates blocks, writes the message and
+    /// links it after the tail with one store.
+    fn append(&self, t: &mut TailState, mtype: i64, data: &[u8]) -> Result<Appended, Fault> {
         let m = self.obj.mapping();
         let a = &self.arena;
-        let active = a.active_blocks(c.max_bytes);
-        let mut hint = c.alloc_hint;
-        let (first, contiguous) = a
-            .alloc(m, arena::blocks_for(len), active, &mut hint)
-            .ok_or_else(|| Fault::Corrupt("no free blocks although the queue has room".into()))?;
-        c.alloc_hint = hint;
+        let len = data.len();
+        let region = (a.soft_blocks(t.max_bytes), a.active_blocks(t.max_bytes));
+        let mut hint = t.alloc_hint;
+        let Some((first, contiguous)) = a.alloc(m, arena::blocks_for(len), region, &mut hint)
+        else {
+            return Ok(Appended::NoBlocks);
+        };
+        t.alloc_hint = hint;
         let h = a.header(m, first)?;
         h.mtype.store(mtype, Ordering::Relaxed);
         let flag = if contiguous { 0 } else { arena::SCATTERED };
         h.len.store(len as u32 | flag, Ordering::Relaxed);
         h.next.store(NIL, Ordering::Relaxed);
-        Ok(first)
-    }
-
-    /// Copies a message's bytes into its reserved blocks (the caller owns them: under the
-    /// lock, or through an in-flight slot).
-    fn copy_in(&self, first: u32, data: &[u8]) -> Result<(), Fault> {
-        let m = self.obj.mapping();
-        self.arena.runs(m, first, data.len(), data.len(), |at, r| {
+        a.runs(m, first, len, len, |at, r| {
             m.write(at, &data[r]).expect("runs stay inside the arena");
-        })
+        })?;
+        // The link: everything written to the message is complete before it becomes
+        // reachable (release), even to a process that repairs after we die here; and it
+        // comes before our look at the data word (SeqCst RMW: the Dekker pair of a
+        // receiver's `watch`).
+        a.header(m, t.tail)?.next.swap(first, Ordering::SeqCst);
+        t.tail = first;
+        t.sent_messages = t.sent_messages.wrapping_add(1);
+        t.sent_bytes = t.sent_bytes.wrapping_add(len as u64);
+        set_if_changed(&mut t.last_send_pid, sys::current_pid());
+        set_if_changed(&mut t.last_send_time, sys::unix_time_secs_coarse());
+        Ok(Appended::Linked { wake: self.data_word().changed() })
     }
 
-    /// Under the lock: records that this thread copies the message at `first` outside the
-    /// lock, so its blocks and bytes stay accounted for (and are reclaimed if the thread
-    /// dies). `None` when every slot is busy: the caller copies under the lock instead.
-    fn take_slot(&self, c: &mut Control, first: u32, len: usize) -> Option<usize> {
-        let i = c.inflight.iter().position(|s| s.owner == 0)?;
-        c.inflight[i] = arena::Inflight {
-            owner: sys::ProcessId::current_thread().token(),
-            first,
-            len: len as u32,
-        };
-        c.pending_bytes += len as u64;
-        c.pending_messages += 1;
-        Some(i)
-    }
-
-    /// Under the lock again: ends the in-flight copy recorded in slot `i`.
-    fn release_slot(&self, c: &mut Control, i: usize, first: u32, len: usize) -> Result<(), Fault> {
-        let me = sys::ProcessId::current_thread().token();
-        let s = c.inflight[i];
-        if s.owner != me || s.first != first || s.len as usize != len {
-            return Err(Fault::Corrupt("an in-flight copy lost its slot".into()));
-        }
-        c.inflight[i] = arena::Inflight::default();
-        c.pending_bytes = c.pending_bytes.saturating_sub(len as u64);
-        c.pending_messages = c.pending_messages.saturating_sub(1);
-        Ok(())
-    }
-
-    /// Under the lock: links the complete message at `first` at the tail with one release
-    /// store, updates the counts and bumps the data sequence. Returns whether a receiver
-    /// sleeps and must be woken.
-    fn link(&self, c: &mut Control, first: u32, len: usize) -> Result<bool, Fault> {
-        let m = self.obj.mapping();
-        let a = &self.arena;
-        // Everything written to the message is complete before it becomes reachable, even
-        // to a process that takes over the lock after we die here.
-        fence(Ordering::Release);
-        if c.tail == NIL {
-            c.head = first;
-        } else {
-            a.header(m, c.tail)?.next.store(first, Ordering::Release);
-        }
-        c.tail = first;
-        c.messages += 1;
-        c.used_bytes += len as u64;
-        set_if_changed(&mut c.last_send_pid, sys::current_pid());
-        set_if_changed(&mut c.last_send_time, sys::unix_time_secs_coarse());
-        Ok(self.bump(arena::DATA_WAIT_AT))
-    }
-
-    /// Under the queue lock: if anyone watches the wait word, bumps its sequence (ending their
-    /// spin) and reports whether someone sleeps and must be woken (clearing both flags: the
-    /// caller wakes them all after unlocking; those who still wait register again).
-    fn bump(&self, which: usize) -> bool {
-        let w = arena::wait_word(self.obj.mapping(), self.arena.state, which);
-        if w.watchers.load(Ordering::Relaxed) == 0 {
-            return false; // the common case: a read of a line nobody writes
-        }
-        w.watchers.store(0, Ordering::Relaxed);
-        // SeqCst increment, then SeqCst load of the flag: pairs with the sleeper's SeqCst
-        // store of the flag, then load of the sequence (Dekker): one of us sees the other.
-        w.seq.fetch_add(1, Ordering::SeqCst);
-        w.sleepers.load(Ordering::SeqCst) != 0 && w.sleepers.swap(0, Ordering::SeqCst) != 0
-    }
-
-    /// Waits until the wait word's sequence differs from `seen` (or the queue is removed),
-    /// spinning briefly first, then sleeping one bounded slice.
-    fn wait_change(&self, w: &arena::WaitWord, seen: u32, deadline: Option<Instant>) -> Waited {
+    /// Waits until the wait word differs from `seen` (or the queue is removed), spinning
+    /// briefly first, then sleeping one bounded slice.
+    fn wait_change(&self, w: &WaitWord, seen: u32, deadline: Option<Instant>) -> Waited {
         let removed = || self.obj.is_removed();
-        if crate::sync::spin_until(SPIN, || w.seq.load(Ordering::Acquire) != seen || removed()) {
+        if crate::sync::spin_until(SPIN, || w.word.load(Ordering::Acquire) != seen || removed()) {
             return Waited::Changed;
         }
-        w.sleepers.store(1, Ordering::SeqCst);
-        if w.seq.load(Ordering::SeqCst) != seen || removed() {
+        // Announce the sleep in the word itself, so the changer that bumps it knows to wake.
+        let target = seen | arena::SLEEP;
+        if target != seen
+            && let Err(now) =
+                w.word.compare_exchange(seen, target, Ordering::SeqCst, Ordering::Relaxed)
+            && now != target
+        {
+            return Waited::Changed;
+        }
+        if removed() {
             return Waited::Changed;
         }
         let mut slice = SLEEP_SLICE;
@@ -756,7 +793,7 @@ impl MessageQueue {
             }
             slice = slice.min(d - now);
         }
-        match sys::futex_wait(&w.seq, seen, Some(slice)) {
+        match sys::futex_wait(&w.word, target, Some(slice)) {
             FutexWait::TimedOut if deadline.is_some_and(|d| Instant::now() >= d) => Waited::Expired,
             FutexWait::TimedOut => Waited::Slept,
             _ => Waited::Changed,
@@ -842,35 +879,46 @@ impl MessageQueue {
             return Err(RecvError::PermissionDenied);
         }
         let deadline = wait.deadline();
-        let m = self.obj.mapping();
-        let data = arena::wait_word(m, self.arena.state, arena::DATA_WAIT_AT);
+        let data = self.data_word();
         loop {
-            let c = self.lock().map_err(recv_fault)?;
+            let h = self.lock_head().map_err(recv_fault)?;
             if self.obj.is_removed() {
                 return Err(RecvError::Removed);
             }
-            if let Some(found) = self.select(&c, selector).map_err(recv_fault)? {
-                return self.dequeue(c, found, &mut out, max_len, truncate);
+            let mut found = self.select(&h, selector, Ordering::Acquire).map_err(recv_fault)?;
+            let mut seen = 0;
+            if found.is_none() && wait != Wait::NoWait {
+                // Register, then look again: a sender that links after this look sees the
+                // flag and ends our wait (SeqCst loads: the Dekker pair of its link).
+                seen = data.watch();
+                found = self.select(&h, selector, Ordering::SeqCst).map_err(recv_fault)?;
+            }
+            if let Some(found) = found {
+                return self.take(h, found, &mut out, max_len, truncate);
             }
             if wait == Wait::NoWait {
                 return Err(RecvError::NoMessage);
             }
-            // Register as a watcher while holding the lock: whoever changes the queue next
-            // sees it and bumps the sequence.
-            data.watchers.store(1, Ordering::Relaxed);
-            let seen = data.seq.load(Ordering::Relaxed);
-            drop(c);
+            drop(h);
             if self.wait_change(data, seen, deadline) == Waited::Expired {
                 return Err(RecvError::TimedOut);
             }
         }
     }
 
-    /// Finds the message `selector` picks: (previous message or NIL, the message).
-    fn select(&self, c: &Control, selector: Selector) -> Result<Option<(u32, u32)>, Fault> {
+    /// Finds the message `selector` picks, holding the head lock: (the message or dummy
+    /// before it, the message). Only head-lock holders take messages out, and senders only
+    /// append, so the list walked here holds still but for new messages at its end.
+    fn select(
+        &self,
+        h: &HeadState,
+        selector: Selector,
+        load: Ordering,
+    ) -> Result<Option<(u32, u32)>, Fault> {
         let m = self.obj.mapping();
         let a = &self.arena;
-        let (mut prev, mut cur) = (NIL, c.head);
+        let mut prev = h.dummy;
+        let mut cur = a.header(m, prev)?.next.load(load);
         let mut best: Option<(u32, u32, i64)> = None;
         let mut steps = 0u32;
         while cur != NIL {
@@ -892,18 +940,18 @@ impl MessageQueue {
                 _ => {}
             }
             prev = cur;
-            cur = next;
+            cur = if next == NIL { a.header(m, cur)?.next.load(load) } else { next };
         }
         Ok(best.map(|(p, c, _)| (p, c)))
     }
 
-    /// Takes the selected message `cur` (after `prev`) out of the queue: checks its length,
-    /// copies it out, unlinks it with one store and frees its blocks. Long messages are
-    /// unlinked first and copied without the lock through an in-flight slot. Unlocks `c`;
-    /// returns the type.
-    fn dequeue<'q>(
+    /// Takes the selected message `cur` (after `prev`) out of the queue, holding the head
+    /// lock: the first message by making it the dummy, another by unlinking it from `prev`;
+    /// the tail lock is taken too only when the message is (or may be) the last one, whose
+    /// `next` a sender may be writing.
+    fn take<'q>(
         &'q self,
-        mut c: MutexGuard<'q, Control>,
+        mut h: MutexGuard<'q, HeadState>,
         (prev, cur): (u32, u32),
         out: &mut Out<'_>,
         max_len: usize,
@@ -912,6 +960,74 @@ impl MessageQueue {
         let m = self.obj.mapping();
         let a = &self.arena;
         let (mtype, len, next) = a.read_header(m, cur).map_err(recv_fault)?;
+        if prev == h.dummy {
+            return self.take_first(h, cur, (mtype, len), out, max_len, truncate);
+        }
+        let take = self.copy_out(cur, len, out, max_len, truncate)?;
+        let t = if next == NIL {
+            let mut t = self.add_tail(&mut h, false).map_err(recv_fault)?;
+            // Under both locks: nothing is being linked; `cur` is the tail unless a sender
+            // linked after it before we took the lock.
+            let next = a.header(m, cur).map_err(recv_fault)?.next.load(Ordering::Acquire);
+            a.header(m, prev).map_err(recv_fault)?.next.store(next, Ordering::Release);
+            if t.tail == cur {
+                t.tail = prev;
+            }
+            Some(t)
+        } else {
+            // The commit: one store unlinks it.
+            a.header(m, prev).map_err(recv_fault)?.next.store(next, Ordering::Release);
+            None
+        };
+        a.free(m, cur, len).map_err(recv_fault)?;
+        self.count_taken(&mut h, len);
+        let wake = self.space_word().changed();
+        drop(t);
+        drop(h);
+        if wake {
+            self.space_word().wake();
+        }
+        Ok((mtype, take))
+    }
+
+    /// Takes the first message (`first`, of `mtype` and `len`) under the head lock alone:
+    /// copies it out, then makes it the dummy with one store (the commit), frees the old
+    /// dummy and all but the first block of the message, and counts it.
+    fn take_first(
+        &self,
+        mut h: MutexGuard<'_, HeadState>,
+        first: u32,
+        (mtype, len): (i64, usize),
+        out: &mut Out<'_>,
+        max_len: usize,
+        truncate: bool,
+    ) -> Result<(i64, usize), RecvError> {
+        let m = self.obj.mapping();
+        let a = &self.arena;
+        let take = self.copy_out(first, len, out, max_len, truncate)?;
+        let old = h.dummy;
+        h.dummy = first;
+        a.free_block(m, old).map_err(recv_fault)?;
+        a.free_tail(m, first, len).map_err(recv_fault)?;
+        self.count_taken(&mut h, len);
+        let wake = self.space_word().changed();
+        drop(h);
+        if wake {
+            self.space_word().wake();
+        }
+        Ok((mtype, take))
+    }
+
+    /// Checks the length of the message at `first` against `max_len` and copies it (or its
+    /// first `max_len` bytes, with `truncate`) into `out`; returns the bytes copied.
+    fn copy_out(
+        &self,
+        first: u32,
+        len: usize,
+        out: &mut Out<'_>,
+        max_len: usize,
+        truncate: bool,
+    ) -> Result<usize, RecvError> {
         if len > max_len && !truncate {
             return Err(RecvError::TooBig { len, max: max_len });
         }
@@ -925,81 +1041,39 @@ impl MessageQueue {
             }
             Out::Slice(s) => &mut s[..take],
         };
-        let copy_out = |buf: &mut [u8]| {
-            a.runs(m, cur, len, take, |at, r| {
+        let m = self.obj.mapping();
+        self.arena
+            .runs(m, first, len, take, |at, r| {
                 m.read(at, &mut buf[r]).expect("runs stay inside the arena");
             })
-        };
-        let slot = if take >= OUTSIDE_LOCK { self.take_slot(&mut c, cur, len) } else { None };
-        let wake = match slot {
-            None => {
-                copy_out(buf).map_err(recv_fault)?;
-                // The copy is complete before the message leaves the list.
-                fence(Ordering::Release);
-                self.unlink(&mut c, prev, cur, next, len).map_err(recv_fault)?;
-                a.free(m, cur, len).map_err(recv_fault)?;
-                self.bump(arena::SPACE_WAIT_AT)
-            }
-            Some(i) => {
-                // Out of the list now; its blocks stay ours (and counted) until freed.
-                self.unlink(&mut c, prev, cur, next, len).map_err(recv_fault)?;
-                drop(c);
-                copy_out(buf).map_err(recv_fault)?;
-                c = self.lock().map_err(recv_fault)?;
-                self.release_slot(&mut c, i, cur, len).map_err(recv_fault)?;
-                a.free(m, cur, len).map_err(recv_fault)?;
-                self.bump(arena::SPACE_WAIT_AT)
-            }
-        };
-        drop(c);
-        if wake {
-            sys::futex_wake(&arena::wait_word(m, a.state, arena::SPACE_WAIT_AT).seq, u32::MAX);
-        }
-        Ok((mtype, take))
+            .map_err(recv_fault)?;
+        Ok(take)
     }
 
-    /// Under the lock: unlinks the message `cur` (after `prev`, before `next`) with one store
-    /// and updates the counts.
-    fn unlink(
-        &self,
-        c: &mut Control,
-        prev: u32,
-        cur: u32,
-        next: u32,
-        len: usize,
-    ) -> Result<(), Fault> {
-        if prev == NIL {
-            c.head = next;
-        } else {
-            self.arena.header(self.obj.mapping(), prev)?.next.store(next, Ordering::Release);
-        }
-        if c.tail == cur {
-            c.tail = prev;
-        }
-        c.messages = c.messages.saturating_sub(1);
-        c.used_bytes = c.used_bytes.saturating_sub(len as u64);
-        if c.messages == 0 {
-            c.alloc_hint = 0; // start again at the front: the same few pages stay hot
-        }
-        set_if_changed(&mut c.last_recv_pid, sys::current_pid());
-        set_if_changed(&mut c.last_recv_time, sys::unix_time_secs_coarse());
-        Ok(())
+    /// Under the head lock, after a message left the queue: counts it, bytes first, then
+    /// messages (SeqCst: the Dekker pair of a waiting sender's `watch`, read after it).
+    fn count_taken(&self, h: &mut HeadState, len: usize) {
+        let r = self.recv_counters();
+        r.bytes.fetch_add(len as u64, Ordering::Release);
+        r.messages.fetch_add(1, Ordering::SeqCst);
+        set_if_changed(&mut h.last_recv_pid, sys::current_pid());
+        set_if_changed(&mut h.last_recv_time, sys::unix_time_secs_coarse());
     }
 
     /// A copy of the message at position `index` (0: the head), left in place (like
     /// `msgrcv` with `MSG_COPY`); `None` if the queue holds fewer messages. Never blocks
-    /// except on the lock.
+    /// except on the locks.
     pub fn peek(&self, index: usize) -> Result<Option<Message>, RecvError> {
         if !self.writable() {
             return Err(RecvError::PermissionDenied);
         }
-        let c = self.lock().map_err(recv_fault)?;
+        let (h, _t) = self.lock_both().map_err(recv_fault)?;
         if self.obj.is_removed() {
             return Err(RecvError::Removed);
         }
         let m = self.obj.mapping();
         let a = &self.arena;
-        let mut cur = c.head;
+        let mut cur = a.header(m, h.dummy).map_err(recv_fault)?.next.load(Ordering::Acquire);
         let mut i = 0usize;
         while cur != NIL {
             if i > a.nblocks as usize {
@@ -1022,39 +1096,55 @@ impl MessageQueue {
 
     // ----- control --------------------------------------------------------------------
 
-    /// `msgctl(IPC_STAT)`: counts, limits, last sender and receiver. Takes the lock when the
+    /// `msgctl(IPC_STAT)`: counts, limits, last sender and receiver. Takes the locks when the
     /// queue is open read-write; a read-only queue gives an unlocked snapshot.
     pub fn stat(&self) -> Result<MessageQueueStat, ObjectError> {
-        let c: Control = if self.writable() {
-            *self.lock().map_err(|e| self.object_fault(e))?
+        let r = self.recv_counters();
+        let (h, t): (HeadState, TailState) = if self.writable() {
+            let (h, t) = self.lock_both().map_err(|e| self.object_fault(e))?;
+            (*h, *t)
         } else {
-            let off = self.arena.state + arena::LOCK_AT + size_of::<crate::sync::RawMutex>();
-            let off = off.next_multiple_of(align_of::<Control>());
-            self.obj
-                .mapping()
-                .read_value::<Control>(off)
-                .map_err(|e| self.object_fault(Fault::Corrupt(e.to_string())))?
+            let m = self.obj.mapping();
+            let inner = |at: usize, align: usize| {
+                (at + size_of::<crate::sync::RawMutex>()).next_multiple_of(align)
+            };
+            let fault =
+                |e: crate::shm::MappingError| self.object_fault(Fault::Corrupt(e.to_string()));
+            let h = m
+                .read_value::<HeadState>(inner(
+                    self.arena.state + arena::HEAD_AT,
+                    align_of::<HeadState>(),
+                ))
+                .map_err(fault)?;
+            let t = m
+                .read_value::<TailState>(inner(
+                    self.arena.state + arena::TAIL_AT,
+                    align_of::<TailState>(),
+                ))
+                .map_err(fault)?;
+            (h, t)
         };
+        let (rm, rb) = (r.messages.load(Ordering::Acquire), r.bytes.load(Ordering::Acquire));
         let meta = self.obj.metadata()?;
-        let h = self.obj.header();
+        let header = self.obj.header();
         use std::os::unix::fs::MetadataExt;
         Ok(MessageQueueStat {
             key: self.key(),
             id: self.id(),
             owner_uid: meta.uid(),
-            creator_uid: h.creator_uid.load(Ordering::Relaxed),
-            creator_pid: h.creator_pid.load(Ordering::Relaxed),
+            creator_uid: header.creator_uid.load(Ordering::Relaxed),
+            creator_pid: header.creator_pid.load(Ordering::Relaxed),
             mode: meta.mode() & 0o777,
-            messages: c.messages,
-            used_bytes: c.used_bytes,
-            max_bytes: c.max_bytes,
+            messages: t.sent_messages.wrapping_sub(rm).min(t.max_bytes),
+            used_bytes: t.sent_bytes.wrapping_sub(rb).min(t.max_bytes),
+            max_bytes: t.max_bytes,
             max_message_size: self.arena.max_message,
             capacity: self.arena.capacity,
-            last_send_pid: c.last_send_pid,
-            last_recv_pid: c.last_recv_pid,
-            last_send_time: c.last_send_time,
-            last_recv_time: c.last_recv_time,
-            change_time: c.change_time,
+            last_send_pid: t.last_send_pid,
+            last_recv_pid: h.last_recv_pid,
+            last_send_time: t.last_send_time,
+            last_recv_time: h.last_recv_time,
+            change_time: t.change_time,
             removed: self.obj.is_removed(),
         })
     }
@@ -1072,18 +1162,19 @@ impl MessageQueue {
         if !self.writable() {
             return Err(ObjectError::PermissionDenied { path: self.path().to_path_buf() });
         }
-        let mut c = self.lock().map_err(|e| self.object_fault(e))?;
+        let (h, mut t) = self.lock_both().map_err(|e| self.object_fault(e))?;
         if self.obj.is_removed() {
             return Err(ObjectError::Removed);
         }
-        c.max_bytes = max_bytes;
-        c.change_time = sys::unix_time_secs_coarse();
+        t.max_bytes = max_bytes;
+        t.change_time = sys::unix_time_secs_coarse();
         self.obj.header().touch();
-        let wake = self.bump(arena::SPACE_WAIT_AT);
-        drop(c);
+        // A waiting sender registered under the tail lock we now hold: it sees this change.
+        let wake = self.space_word().changed();
+        drop(t);
+        drop(h);
         if wake {
-            let w = arena::wait_word(self.obj.mapping(), self.arena.state, arena::SPACE_WAIT_AT);
-            sys::futex_wake(&w.seq, u32::MAX);
+            self.space_word().wake();
         }
         Ok(())
     }
@@ -1095,13 +1186,10 @@ impl MessageQueue {
     pub fn remove(&self) -> Result<(), ObjectError> {
         self.obj.remove()?;
         if self.writable() {
-            for which in [arena::DATA_WAIT_AT, arena::SPACE_WAIT_AT] {
-                let w = arena::wait_word(self.obj.mapping(), self.arena.state, which);
-                // Not under the lock: waiters see `removed` or the new sequence, and sleep in
-                // bounded slices that re-check `removed` in any case.
-                w.seq.fetch_add(1, Ordering::SeqCst);
-                sys::futex_wake(&w.seq, u32::MAX);
-            }
+            // Not under the locks: waiters see `removed` or the new sequence, and sleep in
+            // bounded slices that re-check `removed` in any case.
+            self.data_word().bump_and_wake();
+            self.space_word().bump_and_wake();
         }
         Ok(())
     }
@@ -1145,6 +1233,7 @@ fn geometry_bytes(g: Geometry) -> [u8; size_of::<Geometry>()] {
     b[0..8].copy_from_slice(&g.capacity.to_ne_bytes());
     b[8..12].copy_from_slice(&g.nblocks.to_ne_bytes());
     b[12..16].copy_from_slice(&g.max_message.to_ne_bytes());
+    b[16..20].copy_from_slice(&g.layout.to_ne_bytes());
     b
 }
 

@@ -350,35 +350,67 @@ fn random_sizes_and_types_round_trip_through_a_fragmented_arena() {
     }
 }
 
+/// Runs `f` on a thread that then exits, so that whatever locks `f` forgot are held by a dead
+/// thread (as after a SIGKILL mid-operation).
+fn die_holding(q: &Arc<MessageQueue>, f: impl FnOnce(&MessageQueue) + Send + 'static) {
+    let q2 = q.clone();
+    std::thread::spawn(move || f(&q2)).join().unwrap();
+}
+
+fn fill_to_the_limit(q: &MessageQueue) {
+    for _ in 0..4 {
+        q.try_send(1, [3u8; 4096]).unwrap();
+    }
+    assert!(matches!(q.try_send(1, [3u8; 1]), Err(SendError::Full(_))));
+    for _ in 0..4 {
+        assert_eq!(q.try_recv(Selector::Any, 4096).unwrap().data, [3u8; 4096]);
+    }
+}
+
 #[test]
 fn owner_death_mid_send_is_repaired() {
     let (_d, ns) = ns();
     let q = Arc::new(MessageQueue::create(&ns, Key(1), 0o600).unwrap());
     q.send(1, b"kept").unwrap();
-    // A thread takes the lock, allocates blocks for a message, writes half of it, and "dies"
-    // (exits without unlocking) before linking it.
-    let q2 = q.clone();
-    std::thread::spawn(move || {
-        let mut c = q2.lock().unwrap();
-        let m = q2.obj.mapping();
-        let mut hint = c.alloc_hint;
-        let (first, _) =
-            q2.arena.alloc(m, 10, q2.arena.active_blocks(c.max_bytes), &mut hint).unwrap();
-        c.alloc_hint = hint;
-        q2.arena.header(m, first).unwrap().len.store(500, Ordering::Relaxed);
-        c.used_bytes += 500; // half-done bookkeeping
-        std::mem::forget(c);
-    })
-    .join()
-    .unwrap();
+    // A sender allocates blocks for a message, writes half of it, and dies before linking.
+    die_holding(&q, |q| {
+        let mut t = q.lock_tail().unwrap();
+        let m = q.obj.mapping();
+        let mut hint = t.alloc_hint;
+        let region = (q.arena.soft_blocks(t.max_bytes), q.arena.active_blocks(t.max_bytes));
+        let (first, _) = q.arena.alloc(m, 10, region, &mut hint).unwrap();
+        t.alloc_hint = hint;
+        q.arena.header(m, first).unwrap().len.store(500, Ordering::Relaxed);
+        t.sent_bytes += 500; // half-done bookkeeping
+        std::mem::forget(t);
+    });
+    // The next sender finds the owner dead, and rebuilds under both locks.
+    q.try_send(2, b"after").unwrap();
     let s = q.stat().unwrap();
-    assert_eq!((s.messages, s.used_bytes), (1, 4), "repaired from the list");
+    assert_eq!((s.messages, s.used_bytes), (2, 9), "repaired from the list");
     assert_eq!(q.recv(Selector::Any, 8).unwrap().data, b"kept");
-    // Every block is free again: the queue can be filled to its limit.
-    for _ in 0..4 {
-        q.try_send(1, [3u8; 4096]).unwrap();
-    }
-    assert!(matches!(q.try_send(1, [3u8; 1]), Err(SendError::Full(_))));
+    assert_eq!(q.recv(Selector::Any, 8).unwrap().data, b"after");
+    fill_to_the_limit(&q); // every block is free again
+}
+
+#[test]
+fn owner_death_after_linking_counts_the_message() {
+    let (_d, ns) = ns();
+    let q = Arc::new(MessageQueue::create(&ns, Key(1), 0o600).unwrap());
+    q.send(1, b"one").unwrap();
+    // Dies after the link store, before counting: the message is in the queue.
+    die_holding(&q, |q| {
+        let mut t = q.lock_tail().unwrap();
+        assert_eq!(q.append(&mut t, 2, b"two").unwrap(), Appended::Linked { wake: false });
+        t.sent_messages -= 1;
+        t.sent_bytes -= 3;
+        std::mem::forget(t);
+    });
+    let s = q.stat().unwrap();
+    assert_eq!((s.messages, s.used_bytes), (2, 6));
+    assert_eq!(q.recv(Selector::Any, 8).unwrap().data, b"one");
+    assert_eq!(q.recv(Selector::Type(2), 8).unwrap().data, b"two");
+    fill_to_the_limit(&q);
 }
 
 #[test]
@@ -388,24 +420,54 @@ fn owner_death_mid_receive_keeps_the_message_whole_or_gone() {
     q.send(1, b"first").unwrap();
     q.send(2, b"second").unwrap();
     q.send(3, b"third").unwrap();
-    // Dies after unlinking the middle message but before freeing or counting.
-    let q2 = q.clone();
-    std::thread::spawn(move || {
-        let c = q2.lock().unwrap();
-        let m = q2.obj.mapping();
-        let first = c.head;
-        let (_, _, second) = q2.arena.read_header(m, first).unwrap();
-        let (_, _, third) = q2.arena.read_header(m, second).unwrap();
-        q2.arena.header(m, first).unwrap().next.store(third, Ordering::Release);
-        std::mem::forget(c);
-    })
-    .join()
-    .unwrap();
+    // A receiver of the first message commits (the message becomes the dummy) and dies
+    // before freeing blocks or counting: the message is gone, wholly.
+    die_holding(&q, |q| {
+        let mut h = q.lock_head().unwrap();
+        let m = q.obj.mapping();
+        h.dummy = q.arena.header(m, h.dummy).unwrap().next.load(Ordering::Acquire);
+        std::mem::forget(h);
+    });
     let s = q.stat().unwrap();
-    assert_eq!((s.messages, s.used_bytes), (2, 10));
-    assert_eq!(q.recv(Selector::Any, 8).unwrap().data, b"first");
-    assert_eq!(q.recv(Selector::Any, 8).unwrap().data, b"third");
+    assert_eq!((s.messages, s.used_bytes), (2, 11));
+    // A receiver searching inside the list unlinks the middle message and dies.
+    die_holding(&q, |q| {
+        let (h, t) = q.lock_both().unwrap();
+        let m = q.obj.mapping();
+        let first = q.arena.header(m, h.dummy).unwrap().next.load(Ordering::Acquire);
+        let (_, _, second) = q.arena.read_header(m, first).unwrap();
+        let (_, _, third) = q.arena.read_header(m, second).unwrap();
+        assert_eq!(third, NIL);
+        q.arena.header(m, first).unwrap().next.store(third, Ordering::Release);
+        std::mem::forget((h, t));
+    });
+    let s = q.stat().unwrap();
+    assert_eq!((s.messages, s.used_bytes), (1, 6));
+    assert_eq!(q.recv(Selector::Any, 8).unwrap().data, b"second");
     assert_eq!(q.try_recv(Selector::Any, 8), Err(RecvError::NoMessage));
+    // The tail was the unlinked message: the repair moved it, so new messages are reachable.
+    q.send(4, b"fourth").unwrap();
+    assert_eq!(q.recv(Selector::Any, 8).unwrap().data, b"fourth");
+    fill_to_the_limit(&q);
+}
+
+#[test]
+fn a_sender_waiting_for_room_recovers_it_from_a_dead_receiver() {
+    let (_d, ns) = ns();
+    let q = Arc::new(queue(&ns, 1, 4096));
+    q.send(1, [1u8; 4096]).unwrap();
+    // The receiver takes the message and dies before counting it: by the counts the queue is
+    // still full, and nobody else will ever take the head lock.
+    die_holding(&q, |q| {
+        let mut h = q.lock_head().unwrap();
+        let m = q.obj.mapping();
+        h.dummy = q.arena.header(m, h.dummy).unwrap().next.load(Ordering::Acquire);
+        std::mem::forget(h);
+    });
+    assert!(matches!(q.try_send(1, [2u8; 4096]), Err(SendError::Full(_))));
+    // A blocked sender finds the dead owner after a sleep slice and repairs.
+    q.send_timeout(1, [2u8; 4096], T).unwrap();
+    assert_eq!(q.try_recv(Selector::Any, 4096).unwrap().data, [2u8; 4096]);
 }
 
 #[test]
@@ -413,49 +475,34 @@ fn corrupt_state_is_an_error_not_a_crash() {
     let (_d, ns) = ns();
     let q = MessageQueue::create(&ns, Key(1), 0o600).unwrap();
     q.send(1, b"x").unwrap();
-    {
-        let mut c = q.lock().unwrap();
-        c.head = 0x7fff_fff0; // out of range
-    }
+    let good = {
+        let mut h = q.lock_head().unwrap();
+        std::mem::replace(&mut h.dummy, 0x7fff_fff0) // out of range
+    };
     assert!(matches!(q.try_recv(Selector::Any, 8), Err(RecvError::Corrupt(_))));
     assert!(matches!(q.peek(0), Err(RecvError::Corrupt(_))));
     {
-        let mut c = q.lock().unwrap();
-        c.head = c.tail;
+        let mut h = q.lock_head().unwrap();
+        h.dummy = good;
         let m = q.obj.mapping();
-        q.arena.header(m, c.head).unwrap().next.store(c.head, Ordering::Relaxed); // a cycle
+        let first = q.arena.header(m, good).unwrap().next.load(Ordering::Relaxed);
+        q.arena.header(m, first).unwrap().next.store(first, Ordering::Relaxed); // a cycle
     }
     assert!(matches!(q.try_recv(Selector::Type(9), 8), Err(RecvError::Corrupt(_))));
-    // A file whose geometry does not match its size is refused at open.
+    // A file whose geometry does not match its size is refused at open, and so is one of
+    // another layout version.
     let g = q.obj.mapping();
-    g.write(q.arena.state + arena::GEOMETRY_AT + 8, &7u32.to_ne_bytes()).unwrap();
+    let at = q.arena.state + arena::GEOMETRY_AT;
+    g.write(at + 16, &1u32.to_ne_bytes()).unwrap();
+    assert!(matches!(MessageQueue::open(&ns, Key(1)), Err(ObjectError::Corrupt { .. })));
+    g.write(at + 16, &arena::LAYOUT.to_ne_bytes()).unwrap();
+    MessageQueue::open(&ns, Key(1)).unwrap();
+    g.write(at + 8, &7u32.to_ne_bytes()).unwrap();
     assert!(matches!(MessageQueue::open(&ns, Key(1)), Err(ObjectError::Corrupt { .. })));
 }
 
 #[test]
-fn a_copier_that_dies_outside_the_lock_gives_its_room_back() {
-    let (_d, ns) = ns();
-    let q = Arc::new(queue(&ns, 1, 4096));
-    // A thread reserves 3000 bytes for an in-flight copy, then "dies" (exits) before linking.
-    let q2 = q.clone();
-    std::thread::spawn(move || {
-        let mut c = q2.lock().unwrap();
-        let first = q2.reserve(&mut c, 1, 3000).unwrap();
-        assert!(q2.take_slot(&mut c, first, 3000).is_some());
-    })
-    .join()
-    .unwrap();
-    assert_eq!(q.lock().unwrap().pending_bytes, 3000);
-    // The room is found again: the dead thread's slot is swept.
-    q.try_send(1, vec![5u8; 4000]).unwrap();
-    let c = q.lock().unwrap();
-    assert_eq!((c.pending_bytes, c.pending_messages, c.used_bytes), (0, 0, 4000));
-    drop(c);
-    assert_eq!(q.try_recv(Selector::Any, 4096).unwrap().data, vec![5u8; 4000]);
-}
-
-#[test]
-fn long_messages_copied_outside_the_lock_keep_order_and_content() {
+fn long_messages_keep_order_and_content_while_both_sides_copy() {
     let (_d, ns) = ns();
     let q = Arc::new(queue(&ns, 1, 65_536));
     let q2 = q.clone();
@@ -474,6 +521,6 @@ fn long_messages_copied_outside_the_lock_keep_order_and_content() {
         assert!(buf.iter().enumerate().all(|(j, &b)| b == (j as u32 ^ i) as u8), "message {i}");
     }
     producer.join().unwrap();
-    let c = q.lock().unwrap();
-    assert_eq!((c.messages, c.used_bytes, c.pending_messages, c.pending_bytes), (0, 0, 0, 0));
+    let s = q.stat().unwrap();
+    assert_eq!((s.messages, s.used_bytes), (0, 0));
 }
