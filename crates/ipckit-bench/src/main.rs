@@ -10,6 +10,9 @@
 //! machine is noisy: compare the ratios, not the absolute numbers across runs.
 //!
 //! Scenarios live in [`scenarios`]; each issue adds its own module there.
+//!
+//! For profiling, `IPCKIT_BENCH_ONLY=NAME` limits the message-queue scenarios to the
+//! mechanisms whose name contains `NAME` (e.g. `ipckit`): the numbers then have no peer.
 
 mod harness;
 mod scenarios;

@@ -371,7 +371,7 @@ fn mechanisms(
     } else {
         (max_bytes, max_bytes, max_bytes)
     };
-    vec![
+    let all: Vec<(&'static str, Box<dyn Fn() -> Box<dyn Channel>>)> = vec![
         ("ipckit MessageQueue", Box::new(move || Box::new(Ipckit::new(mq_bytes)) as _)),
         ("System V msgsnd/msgrcv", Box::new(move || Box::new(SysV::new(sysv_bytes)) as _)),
         (
@@ -381,7 +381,12 @@ fn mechanisms(
         ("pipe", Box::new(|| Box::new(Stream::pipes()) as _)),
         ("Unix stream socket", Box::new(|| Box::new(Stream::unix_socket()) as _)),
         ("busy-polling ring (limit)", Box::new(move || Box::new(Ring::new(size)) as _)),
-    ]
+    ];
+    // For profiling one mechanism: IPCKIT_BENCH_ONLY=ipckit (a part of the name).
+    match std::env::var("IPCKIT_BENCH_ONLY") {
+        Ok(only) => all.into_iter().filter(|(name, _)| name.contains(only.as_str())).collect(),
+        Err(_) => all,
+    }
 }
 
 /// Median round trip in microseconds.

@@ -20,9 +20,11 @@ pub(super) const SCATTERED: u32 = 1 << 31;
 /// The version of this layout, in the geometry: a file of another version is refused at open.
 pub(super) const LAYOUT: u32 = 2;
 
-/// Offsets inside the kind's state (which starts 64-aligned in the mapping). The two locks,
-/// the receive counters and each wait word have cache lines of their own, so that a sender
-/// and a receiver running at the same time each write only their own lines.
+/// Offsets inside the kind's state (which starts 64-aligned in the mapping). The two locks
+/// and each wait word have cache lines of their own, so that a sender and a receiver running
+/// at the same time each write only their own lines. The receive counters share the head
+/// lock's line: a receiver writes both, and a sender reads the counters only when it finds
+/// the queue full by its last reading.
 pub(super) const GEOMETRY_AT: usize = 0;
 pub(super) const TAIL_AT: usize = 64;
 pub(super) const HEAD_AT: usize = 192;
@@ -82,12 +84,21 @@ unsafe impl ShmSafe for TailState {}
 /// `dummy` is the block of the list's sentinel: the first block of the last message taken
 /// from the head (the rest of its blocks are freed). The first message in the queue is the
 /// one the dummy's `next` names. Senders never write the dummy unless it is also the tail.
+///
+/// Receivers count what they take in `pending_*` and publish it to the [`RecvCounters`]
+/// senders read in batches (when `publish_at` bytes or messages have gathered, or a sender
+/// waits for room): a sender that finds the queue full by the published counts takes the
+/// head lock and publishes the rest itself before it believes them.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub(super) struct HeadState {
     pub dummy: u32,
     pub last_recv_pid: u32,
     pub last_recv_time: u64,
+    pub pending_messages: u64,
+    pub pending_bytes: u64,
+    /// `max_bytes / 8` (at least 1), kept here by whoever sets `max_bytes`.
+    pub publish_at: u64,
 }
 
 // SAFETY: repr(C) plain integers; `dummy` is range-checked before use; no Drop.
@@ -191,7 +202,7 @@ const _: () = assert!(size_of::<MsgHeader>() == MSG_HEADER);
 const _: () = assert!(size_of::<Geometry>() <= TAIL_AT);
 const _: () = assert!(size_of::<Mutex<TailState>>() <= HEAD_AT - TAIL_AT);
 const _: () = assert!(size_of::<Mutex<HeadState>>() <= RECV_AT - HEAD_AT);
-const _: () = assert!(size_of::<RecvCounters>() <= DATA_WAIT_AT - RECV_AT);
+const _: () = assert!(RECV_AT + size_of::<RecvCounters>() <= DATA_WAIT_AT);
 
 /// What went wrong below the API: the caller maps it into its own error type.
 #[derive(Debug)]
@@ -569,6 +580,11 @@ impl Arena {
             }
         }
         t.tail = prev;
+        // What the receivers took but did not publish is gone from the list: publish it, so
+        // the counts below hold (the list is the truth; the counters follow it).
+        recv.bytes.fetch_add(std::mem::take(&mut h.pending_bytes), Ordering::Release);
+        recv.messages.fetch_add(std::mem::take(&mut h.pending_messages), Ordering::SeqCst);
+        h.publish_at = (t.max_bytes / 8).max(1);
         let (rm, rb) = (recv.messages.load(Ordering::Acquire), recv.bytes.load(Ordering::Acquire));
         t.sent_messages = rm.wrapping_add(count);
         t.sent_bytes = rb.wrapping_add(used);

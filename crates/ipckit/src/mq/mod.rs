@@ -134,6 +134,16 @@ enum Waited {
     Expired,
 }
 
+/// What [`MessageQueue::select`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Selected {
+    /// The message (and the message or dummy before it).
+    Found((u32, u32)),
+    /// Nothing eligible; `last` is the last message seen (or the dummy): the list grows
+    /// after it.
+    NotFound { last: u32 },
+}
+
 /// How [`MessageQueue::append`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Appended {
@@ -437,6 +447,9 @@ impl MessageQueue {
                 m.write(state + arena::GEOMETRY_AT, &bytes).map_err(corrupt_init)?;
                 let arena = Arena::new(state, geometry);
                 arena.init(m);
+                let mut h = arena::head(m, state).lock().map_err(|_| corrupt_init("fresh lock"))?;
+                h.publish_at = (config.max_bytes / 8).max(1);
+                drop(h);
                 let mut t = arena::tail(m, state).lock().map_err(|_| corrupt_init("fresh lock"))?;
                 *t = TailState {
                     tail: 0,
@@ -657,6 +670,10 @@ impl MessageQueue {
         }
         let deadline = wait.deadline();
         let space = self.space_word();
+        // Some(seen): registered as a watcher of the space word, about to sleep.
+        let mut watching: Option<u32> = None;
+        // Whether we published the receivers' uncounted takes since we last found no room.
+        let mut helped = false;
         let mut rebuilt = false;
         loop {
             let mut t = self.lock_tail().map_err(send_fault)?;
@@ -666,15 +683,7 @@ impl MessageQueue {
             if len as u64 > t.max_bytes {
                 return Err(SendError::TooBig { len, max: t.max_bytes as usize });
             }
-            let mut room = self.has_room(&mut t, len as u64);
-            let mut seen = 0;
-            if !room && wait != Wait::NoWait {
-                // Register, then look again: a receiver that makes room after this look
-                // sees the flag and ends our wait.
-                seen = space.watch();
-                room = self.has_room(&mut t, len as u64);
-            }
-            if room {
+            if self.has_room(&mut t, len as u64) {
                 match self.append(&mut t, mtype, msg.as_ref()).map_err(send_fault)? {
                     Appended::Linked { wake } => {
                         drop(t);
@@ -697,16 +706,42 @@ impl MessageQueue {
                     }
                 }
             }
+            if !helped && (wait == Wait::NoWait || watching.is_some()) {
+                // Full by the published counts: receivers may have taken messages they have
+                // not published yet. Publish them (head lock first: drop ours) and look again.
+                drop(t);
+                let mut h = self.lock_head().map_err(send_fault)?;
+                self.publish_taken(&mut h);
+                drop(h);
+                helped = true;
+                continue;
+            }
             if wait == Wait::NoWait {
                 return Err(SendError::Full(msg));
             }
+            let taken = t.seen_recv_messages;
             drop(t);
-            match self.wait_change(space, seen, deadline) {
-                Waited::Changed => {}
-                // A receiver that died holding the head lock may owe us room: taking the
-                // lock finds it dead and repairs.
-                Waited::Slept => drop(self.lock_head().map_err(send_fault)?),
-                Waited::Expired => return Err(SendError::TimedOut(msg)),
+            helped = false;
+            match watching.take() {
+                None => {
+                    // Spin on the receivers' counter, which they write anyway; register (and
+                    // look again under the lock) only when that does not pay.
+                    let r = self.recv_counters();
+                    let removed = || self.obj.is_removed();
+                    let moved = || r.messages.load(Ordering::Relaxed) != taken || removed();
+                    if !crate::sync::spin_until(SPIN, moved) {
+                        watching = Some(space.watch());
+                    }
+                }
+                Some(seen) => match self.sleep(space, seen, deadline) {
+                    Waited::Changed => {}
+                    // A receiver that died holding the head lock may owe us room: taking the
+                    // lock finds it dead and repairs.
+                    // (Our next look publishes under the head lock, which also finds a dead
+                    // receiver there and repairs.)
+                    Waited::Slept => {}
+                    Waited::Expired => return Err(SendError::TimedOut(msg)),
+                },
             }
         }
     }
@@ -766,13 +801,11 @@ impl MessageQueue {
         Ok(Appended::Linked { wake: self.data_word().changed() })
     }
 
-    /// Waits until the wait word differs from `seen` (or the queue is removed), spinning
-    /// briefly first, then sleeping one bounded slice.
-    fn wait_change(&self, w: &WaitWord, seen: u32, deadline: Option<Instant>) -> Waited {
+    /// Sleeps until the wait word differs from `seen` (or the queue is removed, or the
+    /// deadline or a slice passes). The caller registered with [`WaitWord::watch`] and looked
+    /// at the queue again since.
+    fn sleep(&self, w: &WaitWord, seen: u32, deadline: Option<Instant>) -> Waited {
         let removed = || self.obj.is_removed();
-        if crate::sync::spin_until(SPIN, || w.word.load(Ordering::Acquire) != seen || removed()) {
-            return Waited::Changed;
-        }
         // Announce the sleep in the word itself, so the changer that bumps it knows to wake.
         let target = seen | arena::SLEEP;
         if target != seen
@@ -880,28 +913,42 @@ impl MessageQueue {
         }
         let deadline = wait.deadline();
         let data = self.data_word();
+        // Some(seen): registered as a watcher of the data word, about to sleep.
+        let mut watching: Option<u32> = None;
         loop {
             let h = self.lock_head().map_err(recv_fault)?;
             if self.obj.is_removed() {
                 return Err(RecvError::Removed);
             }
-            let mut found = self.select(&h, selector, Ordering::Acquire).map_err(recv_fault)?;
-            let mut seen = 0;
-            if found.is_none() && wait != Wait::NoWait {
-                // Register, then look again: a sender that links after this look sees the
-                // flag and ends our wait (SeqCst loads: the Dekker pair of its link).
-                seen = data.watch();
-                found = self.select(&h, selector, Ordering::SeqCst).map_err(recv_fault)?;
-            }
-            if let Some(found) = found {
-                return self.take(h, found, &mut out, max_len, truncate);
-            }
+            // After registering, SeqCst loads: the Dekker pair of a sender's link.
+            let load = if watching.is_some() { Ordering::SeqCst } else { Ordering::Acquire };
+            let last = match self.select(&h, selector, load).map_err(recv_fault)? {
+                Selected::Found(found) => return self.take(h, found, &mut out, max_len, truncate),
+                Selected::NotFound { last } => last,
+            };
             if wait == Wait::NoWait {
                 return Err(RecvError::NoMessage);
             }
             drop(h);
-            if self.wait_change(data, seen, deadline) == Waited::Expired {
-                return Err(RecvError::TimedOut);
+            match watching.take() {
+                None => {
+                    // Spin (without the lock) until a sender links a message after the last
+                    // one we saw: the sender's own store ends the spin. Register (and look
+                    // again under the lock) only when that does not pay. `last` may be taken
+                    // and reused meanwhile: then this is only a spurious look.
+                    let next =
+                        &self.arena.header(self.obj.mapping(), last).map_err(recv_fault)?.next;
+                    let removed = || self.obj.is_removed();
+                    let grown = || next.load(Ordering::Relaxed) != NIL || removed();
+                    if !crate::sync::spin_until(SPIN, grown) {
+                        watching = Some(data.watch());
+                    }
+                }
+                Some(seen) => {
+                    if self.sleep(data, seen, deadline) == Waited::Expired {
+                        return Err(RecvError::TimedOut);
+                    }
+                }
             }
         }
     }
@@ -909,12 +956,7 @@ impl MessageQueue {
     /// Finds the message `selector` picks, holding the head lock: (the message or dummy
     /// before it, the message). Only head-lock holders take messages out, and senders only
     /// append, so the list walked here holds still but for new messages at its end.
-    fn select(
-        &self,
-        h: &HeadState,
-        selector: Selector,
-        load: Ordering,
-    ) -> Result<Option<(u32, u32)>, Fault> {
+    fn select(&self, h: &HeadState, selector: Selector, load: Ordering) -> Result<Selected, Fault> {
         let m = self.obj.mapping();
         let a = &self.arena;
         let mut prev = h.dummy;
@@ -928,9 +970,9 @@ impl MessageQueue {
             }
             let (mtype, _, next) = a.read_header(m, cur)?;
             match selector {
-                Selector::Any => return Ok(Some((prev, cur))),
-                Selector::Type(t) if mtype == t => return Ok(Some((prev, cur))),
-                Selector::Except(t) if mtype != t => return Ok(Some((prev, cur))),
+                Selector::Any => return Ok(Selected::Found((prev, cur))),
+                Selector::Type(t) if mtype == t => return Ok(Selected::Found((prev, cur))),
+                Selector::Except(t) if mtype != t => return Ok(Selected::Found((prev, cur))),
                 Selector::UpTo(t) if mtype <= t && best.is_none_or(|(_, _, bt)| mtype < bt) => {
                     best = Some((prev, cur, mtype));
                     if mtype == 1 {
@@ -942,7 +984,10 @@ impl MessageQueue {
             prev = cur;
             cur = if next == NIL { a.header(m, cur)?.next.load(load) } else { next };
         }
-        Ok(best.map(|(p, c, _)| (p, c)))
+        Ok(match best {
+            Some((p, c, _)) => Selected::Found((p, c)),
+            None => Selected::NotFound { last: prev },
+        })
     }
 
     /// Takes the selected message `cur` (after `prev`) out of the queue, holding the head
@@ -980,8 +1025,7 @@ impl MessageQueue {
             None
         };
         a.free(m, cur, len).map_err(recv_fault)?;
-        self.count_taken(&mut h, len);
-        let wake = self.space_word().changed();
+        let wake = self.count_taken(&mut h, len);
         drop(t);
         drop(h);
         if wake {
@@ -1009,8 +1053,7 @@ impl MessageQueue {
         h.dummy = first;
         a.free_block(m, old).map_err(recv_fault)?;
         a.free_tail(m, first, len).map_err(recv_fault)?;
-        self.count_taken(&mut h, len);
-        let wake = self.space_word().changed();
+        let wake = self.count_taken(&mut h, len);
         drop(h);
         if wake {
             self.space_word().wake();
@@ -1050,14 +1093,34 @@ impl MessageQueue {
         Ok(take)
     }
 
-    /// Under the head lock, after a message left the queue: counts it, bytes first, then
-    /// messages (SeqCst: the Dekker pair of a waiting sender's `watch`, read after it).
-    fn count_taken(&self, h: &mut HeadState, len: usize) {
-        let r = self.recv_counters();
-        r.bytes.fetch_add(len as u64, Ordering::Release);
-        r.messages.fetch_add(1, Ordering::SeqCst);
+    /// Under the head lock, after a message left the queue: counts it, and publishes the
+    /// counts to senders when a batch has gathered or a sender waits for room. Returns
+    /// whether a sleeping sender must be woken.
+    fn count_taken(&self, h: &mut HeadState, len: usize) -> bool {
+        h.pending_messages += 1;
+        h.pending_bytes += len as u64;
         set_if_changed(&mut h.last_recv_pid, sys::current_pid());
         set_if_changed(&mut h.last_recv_time, sys::unix_time_secs_coarse());
+        let space = self.space_word();
+        // A sender registers before it takes the head lock to publish for itself, so the
+        // lock orders its flag before this look.
+        let waiting = space.word.load(Ordering::Relaxed) & (arena::WATCH | arena::SLEEP) != 0;
+        if waiting || h.pending_bytes >= h.publish_at || h.pending_messages >= h.publish_at {
+            self.publish_taken(h);
+            return space.changed();
+        }
+        false
+    }
+
+    /// Under the head lock: publishes what receivers took to the counters senders read,
+    /// bytes first, then messages (SeqCst: the Dekker pair of a waiting sender's `watch`).
+    fn publish_taken(&self, h: &mut HeadState) {
+        if h.pending_messages == 0 {
+            return;
+        }
+        let r = self.recv_counters();
+        r.bytes.fetch_add(std::mem::take(&mut h.pending_bytes), Ordering::Release);
+        r.messages.fetch_add(std::mem::take(&mut h.pending_messages), Ordering::SeqCst);
     }
 
     /// A copy of the message at position `index` (0: the head), left in place (like
@@ -1135,8 +1198,16 @@ impl MessageQueue {
             creator_uid: header.creator_uid.load(Ordering::Relaxed),
             creator_pid: header.creator_pid.load(Ordering::Relaxed),
             mode: meta.mode() & 0o777,
-            messages: t.sent_messages.wrapping_sub(rm).min(t.max_bytes),
-            used_bytes: t.sent_bytes.wrapping_sub(rb).min(t.max_bytes),
+            messages: t
+                .sent_messages
+                .wrapping_sub(rm)
+                .wrapping_sub(h.pending_messages)
+                .min(t.max_bytes),
+            used_bytes: t
+                .sent_bytes
+                .wrapping_sub(rb)
+                .wrapping_sub(h.pending_bytes)
+                .min(t.max_bytes),
             max_bytes: t.max_bytes,
             max_message_size: self.arena.max_message,
             capacity: self.arena.capacity,
@@ -1162,11 +1233,12 @@ impl MessageQueue {
         if !self.writable() {
             return Err(ObjectError::PermissionDenied { path: self.path().to_path_buf() });
         }
-        let (h, mut t) = self.lock_both().map_err(|e| self.object_fault(e))?;
+        let (mut h, mut t) = self.lock_both().map_err(|e| self.object_fault(e))?;
         if self.obj.is_removed() {
             return Err(ObjectError::Removed);
         }
         t.max_bytes = max_bytes;
+        h.publish_at = (max_bytes / 8).max(1);
         t.change_time = sys::unix_time_secs_coarse();
         self.obj.header().touch();
         // A waiting sender registered under the tail lock we now hold: it sees this change.

@@ -452,22 +452,55 @@ fn owner_death_mid_receive_keeps_the_message_whole_or_gone() {
 }
 
 #[test]
-fn a_sender_waiting_for_room_recovers_it_from_a_dead_receiver() {
+fn a_sender_recovers_room_from_a_dead_receiver() {
     let (_d, ns) = ns();
     let q = Arc::new(queue(&ns, 1, 4096));
-    q.send(1, [1u8; 4096]).unwrap();
-    // The receiver takes the message and dies before counting it: by the counts the queue is
+    // A receiver takes the message and dies before counting it: by the counts the queue is
     // still full, and nobody else will ever take the head lock.
-    die_holding(&q, |q| {
-        let mut h = q.lock_head().unwrap();
-        let m = q.obj.mapping();
-        h.dummy = q.arena.header(m, h.dummy).unwrap().next.load(Ordering::Acquire);
-        std::mem::forget(h);
-    });
-    assert!(matches!(q.try_send(1, [2u8; 4096]), Err(SendError::Full(_))));
-    // A blocked sender finds the dead owner after a sleep slice and repairs.
-    q.send_timeout(1, [2u8; 4096], T).unwrap();
-    assert_eq!(q.try_recv(Selector::Any, 4096).unwrap().data, [2u8; 4096]);
+    let die_taking = |q: &Arc<MessageQueue>| {
+        die_holding(q, |q| {
+            let mut h = q.lock_head().unwrap();
+            let m = q.obj.mapping();
+            h.dummy = q.arena.header(m, h.dummy).unwrap().next.load(Ordering::Acquire);
+            std::mem::forget(h);
+        })
+    };
+    q.send(1, [1u8; 4096]).unwrap();
+    die_taking(&q);
+    // A sender that finds the queue full looks at the receivers' side (for takes they have
+    // not published), finds the dead owner there and repairs: even without waiting.
+    q.try_send(1, [2u8; 4096]).unwrap();
+    die_taking(&q);
+    q.send_timeout(1, [3u8; 4096], T).unwrap();
+    assert_eq!(q.try_recv(Selector::Any, 4096).unwrap().data, [3u8; 4096]);
+    assert_eq!(q.try_recv(Selector::Any, 4096), Err(RecvError::NoMessage));
+}
+
+#[test]
+fn takes_are_published_in_batches_but_never_hide_room() {
+    let (_d, ns) = ns();
+    let q = queue(&ns, 1, 1024); // publishes every 128 bytes or messages
+    for round in 0..50u8 {
+        // Fill to the limit, take a few (fewer than a batch), and the room they made is
+        // there for try_send at once.
+        while q.try_send(1, [round; 100]).is_ok() {}
+        assert_eq!(q.stat().unwrap().messages, 10);
+        q.try_recv(Selector::Any, 100).unwrap();
+        q.try_send(1, [round; 100]).unwrap();
+        assert!(matches!(q.try_send(1, [round; 100]), Err(SendError::Full(_))));
+        while q.try_recv(Selector::Any, 100).is_ok() {}
+        let s = q.stat().unwrap();
+        assert_eq!((s.messages, s.used_bytes), (0, 0));
+    }
+    // A blocked sender gets room from a receiver that takes one message and stops.
+    let q = Arc::new(q);
+    while q.try_send(1, [9u8; 100]).is_ok() {}
+    let q2 = q.clone();
+    let sender = std::thread::spawn(move || q2.send_timeout(2, [7u8; 100], T).is_ok());
+    std::thread::sleep(Duration::from_millis(50));
+    q.recv_timeout(Selector::Any, 100, T).unwrap();
+    assert!(sender.join().unwrap(), "the sender got the room");
+    assert_eq!(q.try_recv(Selector::Type(2), 100).unwrap().data, [7u8; 100]);
 }
 
 #[test]
