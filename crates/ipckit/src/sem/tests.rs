@@ -19,6 +19,13 @@ thread_local! {
     pub(super) static NO_SLICE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+thread_local! {
+    /// Set in a thread: never spin before waiting (as when spinning has stopped paying).
+    pub(super) static NO_SPIN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Yields this thread made before waiting.
+    pub(super) static YIELDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 fn strict() {
     NO_SLICE.with(|c| c.set(true));
 }
@@ -198,6 +205,97 @@ fn pingpong_threads_alternate_without_lost_wakeups() {
     join(h);
     let s = join(t);
     assert_eq!(s.get_all().unwrap(), vec![1, 0]);
+}
+
+/// The CPU the calling thread runs on now (one it may run on).
+#[allow(unsafe_code)]
+fn current_cpu() -> usize {
+    // SAFETY: sched_getcpu takes no arguments and only returns a number (-1 on error).
+    let cpu = unsafe { libc::sched_getcpu() };
+    cpu.max(0) as usize
+}
+
+/// Pins the calling thread to CPU `cpu` (if the process may run there).
+#[allow(unsafe_code)]
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data, CPU_ZERO/CPU_SET write inside it; sched_setaffinity
+    // with pid 0 changes only the calling thread. A failure leaves the thread unpinned, which
+    // only makes the test less pointed, not wrong.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+#[test]
+fn pingpong_on_one_cpu_yields_instead_of_spinning_and_loses_nothing() {
+    // Both threads on one CPU, spinning off: each wait yields to the peer first. Single
+    // operations (the fast path after a yield) and two-operation lists (the lock after a
+    // yield) alternate; strict sleeps make a lost wake-up hang (and fail by timeout).
+    let (_d, ns) = ns();
+    let s = Arc::new(SemaphoreSet::create(&ns, Key(1), 3, 0o600).unwrap());
+    s.set(0, 1).unwrap();
+    let cpu = current_cpu();
+    let player = |s: Arc<SemaphoreSet>, mine: u16, theirs: u16| {
+        std::thread::spawn(move || {
+            strict();
+            NO_SPIN.with(|c| c.set(true));
+            pin_to_cpu(cpu);
+            for i in 0..1000 {
+                if i % 2 == 0 {
+                    s.apply(&[op(mine, -1)]).unwrap();
+                    s.apply(&[op(theirs, 1)]).unwrap();
+                } else {
+                    s.apply(&[op(mine, -1), op(2, 1)]).unwrap();
+                    s.apply(&[op(2, -1), op(theirs, 1)]).unwrap();
+                }
+            }
+            YIELDS.with(|c| c.get())
+        })
+    };
+    let a = player(s.clone(), 0, 1);
+    let b = player(s.clone(), 1, 0);
+    let yields = join(a) + join(b);
+    assert_eq!(s.get_all().unwrap(), vec![1, 0, 0]);
+    // 2000 waits for the peer, each preceded by a yield: some must have found the peer's
+    // change not yet made (and yielded).
+    assert!(yields > 0);
+}
+
+#[test]
+fn yielding_backs_off_when_it_does_not_pay_and_comes_back_when_it_does() {
+    let state = || YIELD.with(|c| c.get());
+    YIELD.with(|c| c.set(YieldState { credit: YIELD_CREDIT, skipped: 0, gap: PROBE_FIRST }));
+    // Misses halve the credit: 16, 8, 4, 2, 1 yield; then no more.
+    let mut yielded = 0;
+    while yield_plan() {
+        yielded += 1;
+        yield_outcome(false);
+    }
+    assert_eq!(yielded, 5);
+    assert_eq!(state().credit, 0);
+    // At zero, every PROBE_FIRST-th wait probes (the wait that found the credit at 0 was
+    // the first); a failed probe doubles the gap.
+    let waits_to_probe = || (1..=PROBE_LAST + 1).find(|_| yield_plan()).unwrap();
+    assert_eq!(waits_to_probe(), PROBE_FIRST - 1);
+    yield_outcome(false);
+    assert_eq!(waits_to_probe(), 2 * PROBE_FIRST);
+    yield_outcome(false);
+    for _ in 0..10 {
+        waits_to_probe();
+        yield_outcome(false);
+    }
+    assert_eq!(waits_to_probe(), PROBE_LAST);
+    // A probe that pays turns yielding back on, and hits build the credit up again.
+    yield_outcome(true);
+    assert_eq!(state(), YieldState { credit: 1, skipped: 0, gap: PROBE_FIRST });
+    assert!(yield_plan());
+    for _ in 0..10 {
+        yield_outcome(true);
+    }
+    assert_eq!(state().credit, YIELD_CREDIT);
 }
 
 #[test]
