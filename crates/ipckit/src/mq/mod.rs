@@ -729,7 +729,7 @@ impl MessageQueue {
                     let r = self.recv_counters();
                     let removed = || self.obj.is_removed();
                     let moved = || r.messages.load(Ordering::Relaxed) != taken || removed();
-                    if !crate::sync::spin_until(SPIN, moved) {
+                    if !crate::sync::spin_until(SPIN, moved) && !crate::sync::yield_until(moved) {
                         watching = Some(space.watch());
                     }
                 }
@@ -940,7 +940,7 @@ impl MessageQueue {
                         &self.arena.header(self.obj.mapping(), last).map_err(recv_fault)?.next;
                     let removed = || self.obj.is_removed();
                     let grown = || next.load(Ordering::Relaxed) != NIL || removed();
-                    if !crate::sync::spin_until(SPIN, grown) {
+                    if !crate::sync::spin_until(SPIN, grown) && !crate::sync::yield_until(grown) {
                         watching = Some(data.watch());
                     }
                 }

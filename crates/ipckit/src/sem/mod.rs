@@ -40,7 +40,7 @@
 //! likely waiting for our own CPU: the caller then yields it once (`sched_yield`) and looks
 //! again — the peer runs at once, and its change finds nobody registered, so neither side
 //! makes a futex call (the yield-before-park step of parking_lot's `SpinWait` and
-//! crossbeam's `Backoff::snooze`, made adaptive like the spinning: see `yield_plan`). Two
+//! crossbeam's `Backoff::snooze`, made adaptive like the spinning: see `sync`'s `yield_until`). Two
 //! processes ping-ponging on one CPU so pay one cheap syscall per wait instead of a
 //! `futex_wait` plus a `futex_wake`. If that does not pay either, the caller takes the lock,
 //! registers in the waiter table (what `GETNCNT`/`GETZCNT` count; per-semaphore counts are
@@ -113,7 +113,7 @@ pub mod layout;
 use crate::ns::{
     CreateMode, Entry, Header, Key, Namespace, ObjectError, ObjectFile, ObjectKind, OpenAccess,
 };
-use crate::sync::{LockError, MutexGuard, SIGNAL_SPIN, spinning_pays};
+use crate::sync::{LockError, MutexGuard, SIGNAL_SPIN, spinning_pays, yield_until};
 use crate::sys::{self, FutexWait, Liveness, ProcessId};
 use layout::{COMPLEX, Control, Layout, SemSlot, UndoEntry, WaiterRecord};
 pub use layout::{UNDO_CAPACITY, WAITER_CAPACITY};
@@ -359,72 +359,6 @@ fn spin_for(max: Duration, (budget, probe): (u32, bool), mut ready: impl FnMut()
         c.set(s);
     });
     hit
-}
-
-/// Yield credit of a thread that has just seen a yield pay: this many yields in a row must
-/// miss (each halves the credit) before the thread stops yielding.
-const YIELD_CREDIT: u32 = 16;
-
-/// This thread's yielding state: see [`yield_plan`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct YieldState {
-    /// Doubled by a yield that pays, halved by one that does not; 0: yield only to probe.
-    credit: u32,
-    /// Waits since the credit fell to 0 or since the last probe.
-    skipped: u32,
-    /// Waits between two probes while the credit is 0.
-    gap: u32,
-}
-
-thread_local! {
-    static YIELD: Cell<YieldState> =
-        const { Cell::new(YieldState { credit: YIELD_CREDIT, skipped: 0, gap: PROBE_FIRST }) };
-}
-
-/// Whether the calling thread, about to wait with no spin budget, should first give up its
-/// CPU once (`sched_yield`) and look again.
-///
-/// With no spin budget the process that can satisfy us is most likely waiting for *our* CPU
-/// (two processes pinned to one CPU, or more runnable threads than CPUs). Sleeping then costs
-/// a `futex_wait` here and a `futex_wake` there (the peer sees us registered); a yield runs the
-/// peer at once and costs neither, the peer's change finding nobody to wake. It pays only when
-/// the peer is runnable, so the decision adapts like the spin budget ([`yield_outcome`]): a
-/// yield that finds the operations able to proceed doubles the thread's credit (up to
-/// [`YIELD_CREDIT`]), one that does not halves it, and at zero only a probe yields, every
-/// [`PROBE_FIRST`] to [`PROBE_LAST`] waits (the gap doubling with each failed probe). A miss
-/// costs one `sched_yield` (0.16 µs on the 2-core test machine) before the usual sleep.
-fn yield_plan() -> bool {
-    YIELD.with(|c| {
-        let mut s = c.get();
-        if s.credit > 0 {
-            return true;
-        }
-        s.skipped += 1;
-        let probe = s.skipped >= s.gap;
-        if probe {
-            s.skipped = 0;
-        }
-        c.set(s);
-        probe
-    })
-}
-
-/// Adapts the thread's yielding to the outcome of a yield planned by [`yield_plan`]: `hit`
-/// if the operations could proceed afterwards.
-fn yield_outcome(hit: bool) {
-    YIELD.with(|c| {
-        let mut s = c.get();
-        if hit {
-            s.credit = s.credit.saturating_mul(2).clamp(1, YIELD_CREDIT);
-            s.gap = PROBE_FIRST;
-        } else if s.credit == 0 {
-            s.gap = (s.gap * 2).min(PROBE_LAST);
-        } else {
-            s.credit /= 2;
-        }
-        s.skipped = 0;
-        c.set(s);
-    })
 }
 
 /// Spins (as [`spin_plan`] allows) until `ready()`; returns the last `ready()`.
@@ -1202,19 +1136,19 @@ impl SemaphoreSet {
                 // No budget (spinning has not paid, e.g. the peer shares our CPU): no
                 // spinner is announced; yield the CPU once (if that has paid lately), then
                 // the lock.
-                if plan.0 == 0 && yield_plan() {
-                    std::thread::yield_now();
-                    #[cfg(test)]
-                    tests::YIELDS.with(|c| c.set(c.get() + 1));
-                    let hit = !self.snapshot_blocks(ops);
-                    yield_outcome(hit);
-                    if hit && !header.is_removed() {
+                if plan.0 == 0 {
+                    let yielded = yield_until(|| {
+                        #[cfg(test)]
+                        tests::YIELDS.with(|c| c.set(c.get() + 1));
+                        !self.snapshot_blocks(ops)
+                    });
+                    if yielded && !header.is_removed() {
                         if fast.is_some_and(|op| self.try_fast(op, me.pid)) {
                             return Ok(());
                         }
                         continue;
                     }
-                } else if plan.0 != 0 {
+                } else {
                     // Announce the spinner, then look again (Dekker with the fast path: it
                     // changes a value, then reads `spinners`): either it sees us and bumps
                     // `seq`, or we see its change.

@@ -265,40 +265,6 @@ fn pingpong_on_one_cpu_yields_instead_of_spinning_and_loses_nothing() {
 }
 
 #[test]
-fn yielding_backs_off_when_it_does_not_pay_and_comes_back_when_it_does() {
-    let state = || YIELD.with(|c| c.get());
-    YIELD.with(|c| c.set(YieldState { credit: YIELD_CREDIT, skipped: 0, gap: PROBE_FIRST }));
-    // Misses halve the credit: 16, 8, 4, 2, 1 yield; then no more.
-    let mut yielded = 0;
-    while yield_plan() {
-        yielded += 1;
-        yield_outcome(false);
-    }
-    assert_eq!(yielded, 5);
-    assert_eq!(state().credit, 0);
-    // At zero, every PROBE_FIRST-th wait probes (the wait that found the credit at 0 was
-    // the first); a failed probe doubles the gap.
-    let waits_to_probe = || (1..=PROBE_LAST + 1).find(|_| yield_plan()).unwrap();
-    assert_eq!(waits_to_probe(), PROBE_FIRST - 1);
-    yield_outcome(false);
-    assert_eq!(waits_to_probe(), 2 * PROBE_FIRST);
-    yield_outcome(false);
-    for _ in 0..10 {
-        waits_to_probe();
-        yield_outcome(false);
-    }
-    assert_eq!(waits_to_probe(), PROBE_LAST);
-    // A probe that pays turns yielding back on, and hits build the credit up again.
-    yield_outcome(true);
-    assert_eq!(state(), YieldState { credit: 1, skipped: 0, gap: PROBE_FIRST });
-    assert!(yield_plan());
-    for _ in 0..10 {
-        yield_outcome(true);
-    }
-    assert_eq!(state().credit, YIELD_CREDIT);
-}
-
-#[test]
 fn remove_wakes_every_waiter() {
     let (_d, ns) = ns();
     let s = Arc::new(SemaphoreSet::create(&ns, Key(1), 1, 0o600).unwrap());

@@ -38,9 +38,9 @@ pub mod spin;
 pub use algorithms::{Bakery, EisenbergMcGuire, Peterson};
 #[cfg(not(loom))]
 pub(crate) use backoff::SIGNAL_SPIN;
-#[cfg(not(loom))] // for `mq`, which loom builds leave out
-pub(crate) use backoff::spin_until;
 pub use backoff::{Backoff, spinning_pays};
+#[cfg(not(loom))] // for `mq`, which loom builds leave out
+pub(crate) use backoff::{spin_until, yield_until};
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::{Event, EventMode};
