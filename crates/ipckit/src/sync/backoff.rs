@@ -98,8 +98,12 @@ pub fn spinning_pays() -> bool {
 /// that succeeds doubles it (up to `max`), a spin that runs out halves it. When the two
 /// processes share one CPU (pinned with `taskset`, or a busy machine), spinning never
 /// succeeds — the peer cannot run while we spin — so the budget falls to zero within a few
-/// waits, and only every [`PROBE_EVERY`]th wait probes with a short spin to notice when
-/// things change. The clock is read only every few dozen iterations.
+/// waits, and then only a probe spins, every [`PROBE_EVERY`]th wait at first. A probe that
+/// fails doubles both its length and the gap to the next one (up to `max` and
+/// [`PROBE_GAP_MAX`] waits), so that two processes that fell into sleeping on every wait
+/// (where a hand-over takes a wake-up's microseconds, longer than a short probe) find their
+/// way back to spinning, while a thread whose peer truly shares its CPU loses little. The
+/// clock is read only every few dozen polls.
 #[inline]
 pub(crate) fn spin_until(max: Duration, mut ready: impl FnMut() -> bool) -> bool {
     if !spinning_pays() {
@@ -114,67 +118,94 @@ pub(crate) fn spin_until(max: Duration, mut ready: impl FnMut() -> bool) -> bool
     {
         let max_ns = max.as_nanos().min(u32::MAX as u128) as u32;
         let (budget, probe) = BUDGET.with(|b| {
-            let (ns, skipped) = b.get();
-            if ns > 0 {
-                (ns.min(max_ns), false)
-            } else if skipped + 1 >= PROBE_EVERY {
-                b.set((0, 0));
-                (PROBE_NS.min(max_ns), true)
-            } else {
-                b.set((0, skipped + 1));
-                (0, false)
+            let mut s = b.get();
+            if s.ns > 0 {
+                return (s.ns.min(max_ns), false);
             }
+            s.skipped += 1;
+            let probe = s.skipped >= s.gap;
+            if probe {
+                s.skipped = 0;
+            }
+            b.set(s);
+            (if probe { s.probe_ns.min(max_ns) } else { 0 }, probe)
         });
         if budget == 0 {
             return ready();
         }
         let hit = spin_for(Duration::from_nanos(budget as u64), &mut ready);
         BUDGET.with(|b| {
-            let ns = b.get().0.min(max_ns);
-            let next = if hit {
-                (ns.max(if probe { PROBE_NS } else { 0 }).saturating_mul(2)).clamp(PROBE_NS, max_ns)
-            } else if ns / 2 < PROBE_NS {
-                0
+            let mut s = b.get();
+            if hit {
+                s.ns = s.ns.min(max_ns).max(budget).saturating_mul(2).clamp(PROBE_NS, max_ns);
+                s.probe_ns = PROBE_NS;
+                s.gap = PROBE_EVERY;
+            } else if probe {
+                s.probe_ns = s.probe_ns.saturating_mul(2).min(max_ns);
+                s.gap = (s.gap * 2).min(PROBE_GAP_MAX);
             } else {
-                ns / 2
-            };
-            b.set((next, 0));
+                let ns = s.ns.min(max_ns);
+                s.ns = if ns / 2 < PROBE_NS { 0 } else { ns / 2 };
+            }
+            b.set(s);
         });
         hit
     }
 }
 
+/// Polls `ready()` every few pauses until it holds or `budget` passes.
+///
+/// No exponential backoff: the polls are loads of a line that stays in our cache until the
+/// peer writes it, so polling often costs nothing, while backing off would notice the
+/// peer's change late (a `pause` costs up to 140 cycles; after six doublings a waiter looks
+/// only every 64 pauses, up to microseconds after a hand-over that itself takes one).
 #[cfg(not(loom))]
 fn spin_for(budget: Duration, ready: &mut impl FnMut() -> bool) -> bool {
-    let mut step = 0u32;
-    let mut start: Option<Instant> = None;
+    let start = Instant::now();
     loop {
-        if ready() {
-            return true;
-        }
-        for _ in 0..1u32 << step {
-            spin_loop();
-        }
-        if step < SPIN_LIMIT {
-            step += 1;
-        } else {
-            let s = *start.get_or_insert_with(Instant::now);
-            if s.elapsed() >= budget {
-                return ready();
+        for _ in 0..32 {
+            if ready() {
+                return true;
             }
+            for _ in 0..4 {
+                spin_loop();
+            }
+        }
+        if start.elapsed() >= budget {
+            return ready();
         }
     }
 }
 
+/// A thread's spinning state: see [`spin_until`].
 #[cfg(not(loom))]
-thread_local! {
-    /// (spin budget in ns, waits since the budget fell to zero). Starts generous.
-    static BUDGET: std::cell::Cell<(u32, u32)> = const { std::cell::Cell::new((u32::MAX, 0)) };
+#[derive(Clone, Copy, Debug)]
+struct SpinBudget {
+    /// The spin budget in ns; 0: only probes spin.
+    ns: u32,
+    /// Waits since the last probe (or since the budget fell to zero).
+    skipped: u32,
+    /// How long the next probe spins.
+    probe_ns: u32,
+    /// Waits between probes.
+    gap: u32,
 }
 
-/// With a zero budget, every `PROBE_EVERY`th wait spins briefly to see if spinning pays again.
+#[cfg(not(loom))]
+thread_local! {
+    /// Starts generous.
+    static BUDGET: std::cell::Cell<SpinBudget> = const {
+        std::cell::Cell::new(SpinBudget { ns: u32::MAX, skipped: 0, probe_ns: PROBE_NS, gap: PROBE_EVERY })
+    };
+}
+
+/// With a zero budget, every `PROBE_EVERY`th wait spins briefly to see if spinning pays again
+/// (at first: the gap doubles with every probe that fails).
 #[cfg_attr(loom, allow(dead_code))]
 pub const PROBE_EVERY: u32 = 64;
+/// The longest gap between two probes, in waits.
+#[cfg(not(loom))]
+const PROBE_GAP_MAX: u32 = 1024;
 #[cfg(not(loom))]
 const PROBE_NS: u32 = 1_000;
 
@@ -324,14 +355,47 @@ mod tests {
         for _ in 0..20 {
             spin_until(Duration::from_micros(20), || false);
         }
-        assert_eq!(BUDGET.with(|b| b.get().0), 0);
+        assert_eq!(BUDGET.with(|b| b.get().ns), 0);
         // Hits bring it back after a probe.
         for _ in 0..PROBE_EVERY + 5 {
             spin_until(Duration::from_micros(20), || true);
         }
         if spinning_pays() {
-            assert!(BUDGET.with(|b| b.get().0) > 0);
+            assert!(BUDGET.with(|b| b.get().ns) > 0);
         }
+    }
+
+    #[test]
+    fn failed_probes_back_off_and_a_hit_restores_spinning() {
+        if !spinning_pays() {
+            return; // one CPU: nothing spins
+        }
+        let state = || BUDGET.with(|b| b.get());
+        BUDGET.with(|b| {
+            b.set(SpinBudget { ns: 0, skipped: 0, probe_ns: PROBE_NS, gap: PROBE_EVERY })
+        });
+        let max = Duration::from_micros(8);
+        // Each failed probe doubles its length (up to max) and the gap to the next one.
+        let (mut probe_ns, mut gap) = (PROBE_NS, PROBE_EVERY);
+        for _ in 0..4 {
+            let waits = (1..=PROBE_GAP_MAX)
+                .find(|_| {
+                    spin_until(max, || false);
+                    state().probe_ns != probe_ns || state().gap != gap
+                })
+                .unwrap();
+            assert_eq!(waits, gap);
+            probe_ns = (probe_ns * 2).min(8_000);
+            gap = (gap * 2).min(PROBE_GAP_MAX);
+            assert_eq!((state().ns, state().probe_ns, state().gap), (0, probe_ns, gap));
+        }
+        // A probe that finds the condition restores a budget and the first probing pace.
+        for _ in 0..PROBE_GAP_MAX {
+            spin_until(max, || true);
+        }
+        let s = state();
+        assert!(s.ns > 0);
+        assert_eq!((s.probe_ns, s.gap), (PROBE_NS, PROBE_EVERY));
     }
 
     #[test]
