@@ -28,6 +28,9 @@ pub(super) const LAYOUT: u32 = 2;
 pub(super) const GEOMETRY_AT: usize = 0;
 pub(super) const TAIL_AT: usize = 64;
 pub(super) const HEAD_AT: usize = 192;
+/// A copy of the head state's `dummy`, readable without the head lock (a hint: see
+/// `MessageQueue::nothing_eligible`).
+pub(super) const DUMMY_HINT_AT: usize = 252;
 pub(super) const RECV_AT: usize = 256;
 pub(super) const DATA_WAIT_AT: usize = 320;
 pub(super) const SPACE_WAIT_AT: usize = 384;
@@ -201,7 +204,7 @@ unsafe impl ShmSafe for MsgHeader {}
 const _: () = assert!(size_of::<MsgHeader>() == MSG_HEADER);
 const _: () = assert!(size_of::<Geometry>() <= TAIL_AT);
 const _: () = assert!(size_of::<Mutex<TailState>>() <= HEAD_AT - TAIL_AT);
-const _: () = assert!(size_of::<Mutex<HeadState>>() <= RECV_AT - HEAD_AT);
+const _: () = assert!(size_of::<Mutex<HeadState>>() <= DUMMY_HINT_AT - HEAD_AT);
 const _: () = assert!(RECV_AT + size_of::<RecvCounters>() <= DATA_WAIT_AT);
 
 /// What went wrong below the API: the caller maps it into its own error type.
@@ -648,6 +651,11 @@ pub(super) fn tail(m: &Mapping, state: usize) -> &Mutex<TailState, RawMutex> {
 /// The receivers' lock and state.
 pub(super) fn head(m: &Mapping, state: usize) -> &Mutex<HeadState, RawMutex> {
     m.get::<Mutex<HeadState>>(state + HEAD_AT).expect("validated layout")
+}
+
+/// The unlocked copy of the dummy's block.
+pub(super) fn dummy_hint(m: &Mapping, state: usize) -> &AtomicU32 {
+    m.get::<AtomicU32>(state + DUMMY_HINT_AT).expect("validated layout")
 }
 
 /// The receive counters.

@@ -915,7 +915,19 @@ impl MessageQueue {
         let data = self.data_word();
         // Some(seen): registered as a watcher of the data word, about to sleep.
         let mut watching: Option<u32> = None;
+        // A first look without the lock: a receiver that would find nothing does not take the
+        // head lock from a receiver about to take a message (in a ping-pong over one queue,
+        // the peer's reply is taken right after our own send).
+        let mut unlocked_look = wait != Wait::NoWait;
         loop {
+            if std::mem::take(&mut unlocked_look)
+                && let Some(last) = self.nothing_eligible(selector)
+            {
+                if !self.wait_for_growth(last)? {
+                    watching = Some(data.watch());
+                }
+                continue;
+            }
             let h = self.lock_head().map_err(recv_fault)?;
             if self.obj.is_removed() {
                 return Err(RecvError::Removed);
@@ -932,15 +944,7 @@ impl MessageQueue {
             drop(h);
             match watching.take() {
                 None => {
-                    // Spin (without the lock) until a sender links a message after the last
-                    // one we saw: the sender's own store ends the spin. Register (and look
-                    // again under the lock) only when that does not pay. `last` may be taken
-                    // and reused meanwhile: then this is only a spurious look.
-                    let next =
-                        &self.arena.header(self.obj.mapping(), last).map_err(recv_fault)?.next;
-                    let removed = || self.obj.is_removed();
-                    let grown = || next.load(Ordering::Relaxed) != NIL || removed();
-                    if !crate::sync::spin_until(SPIN, grown) && !crate::sync::yield_until(grown) {
+                    if !self.wait_for_growth(last)? {
                         watching = Some(data.watch());
                     }
                 }
@@ -951,6 +955,47 @@ impl MessageQueue {
                 }
             }
         }
+    }
+
+    /// Spins (without the lock) until a sender links a message after `last` (the last
+    /// message seen, or the dummy): the sender's own store ends the spin; then yields once if
+    /// spinning does not pay. Returns whether it saw the list grow (or the queue removed).
+    /// `last` may be taken and reused meanwhile: then this is only a spurious look.
+    fn wait_for_growth(&self, last: u32) -> Result<bool, RecvError> {
+        let next = &self.arena.header(self.obj.mapping(), last).map_err(recv_fault)?.next;
+        let removed = || self.obj.is_removed();
+        let grown = || next.load(Ordering::Relaxed) != NIL || removed();
+        Ok(crate::sync::spin_until(SPIN, grown) || crate::sync::yield_until(grown))
+    }
+
+    /// A look at the list without the head lock, from the unlocked copy of the dummy: the
+    /// last message (or dummy) if `selector` seems to find nothing, `None` if it may find
+    /// something (or the list is long, or changed under us). Only a hint: the nodes may be
+    /// taken and reused while we read them, so every index is checked, and a wrong answer
+    /// only costs a spin before the locked look that decides.
+    fn nothing_eligible(&self, selector: Selector) -> Option<u32> {
+        let m = self.obj.mapping();
+        let a = &self.arena;
+        let mut last = arena::dummy_hint(m, a.state).load(Ordering::Relaxed);
+        let mut cur = a.header(m, last).ok()?.next.load(Ordering::Acquire);
+        for _ in 0..16 {
+            if cur == NIL {
+                return Some(last);
+            }
+            let (mtype, _, next) = a.read_header(m, cur).ok()?;
+            let eligible = match selector {
+                Selector::Any => true,
+                Selector::Type(t) => mtype == t,
+                Selector::Except(t) => mtype != t,
+                Selector::UpTo(t) => mtype <= t,
+            };
+            if eligible {
+                return None;
+            }
+            last = cur;
+            cur = next;
+        }
+        None
     }
 
     /// Finds the message `selector` picks, holding the head lock: (the message or dummy
@@ -1051,6 +1096,7 @@ impl MessageQueue {
         let take = self.copy_out(first, len, out, max_len, truncate)?;
         let old = h.dummy;
         h.dummy = first;
+        arena::dummy_hint(m, a.state).store(first, Ordering::Relaxed);
         a.free_block(m, old).map_err(recv_fault)?;
         a.free_tail(m, first, len).map_err(recv_fault)?;
         let wake = self.count_taken(&mut h, len);
