@@ -14,55 +14,81 @@
 //! | part | what |
 //! |---|---|
 //! | [`Header`](crate::ns::Header) | magic, kind, key, id, `removed` flag |
-//! | geometry | capacity, number of blocks, maximum message size: fixed at creation, checked at open |
-//! | robust mutex + control | head and tail of the message list, counts, `max_bytes`, last sender/receiver and times, in-flight copies |
-//! | `data` wait word | futex word receivers sleep on, with "someone waits" and "someone sleeps" flags |
+//! | geometry | capacity, number of blocks, maximum message size, layout version: fixed at creation, checked at open |
+//! | tail lock + senders' state | robust mutex; the last message, the allocation hint, cumulative messages and bytes sent, `max_bytes`, last sender and times |
+//! | head lock + receivers' state | robust mutex; the dummy (see below), last receiver and time, takes not yet published; an unlocked copy of the dummy |
+//! | receive counters | cumulative messages and bytes taken, as published to senders |
+//! | `data` wait word | futex word receivers sleep on: a sequence number and "watched"/"slept on" flags |
 //! | `space` wait word | the same for senders waiting for room |
 //! | links | per block, the next block of the same message (used only by scattered messages) |
 //! | bitmap | one bit per block: in use |
 //! | blocks | 64-byte blocks; a message is a 16-byte header (type, length, next message) and its bytes, over a chain of blocks |
 //!
-//! Blocks are found next-fit from a moving hint (reset to the front whenever the queue
-//! empties, so a lightly used queue stays in a few hot pages), so a queue used in FIFO order
-//! gets each message in one contiguous run and copies it with one `memcpy`; a fragmented
-//! arena falls back to scattered blocks chained through the links. The arena has room for any content the Linux rule admits (at
-//! most `max_bytes` bytes in at most `max_bytes` messages), so "full" means exactly what it
-//! means on Linux and never "fragmented".
+//! Each lock, its state and each wait word have cache lines of their own.
+//!
+//! ## Two locks
+//!
+//! The list is Michael and Scott's two-lock queue (PODC 1996) on the block arena: senders
+//! hold the tail lock, receivers the head lock, so a sender and a receiver never wait for
+//! each other, and each writes mostly its own cache lines. The list starts at a *dummy*:
+//! the header block of the last message taken from the front (the rest of its blocks are
+//! freed); the first message in the queue is the dummy's `next`. A sender writes a message
+//! into free blocks and links it after the tail with one store; a receiver taking the first
+//! message copies it out and makes it the new dummy with one store. Only receivers (under
+//! the head lock) take messages out and senders only append, so a receiver walks the list
+//! and unlinks a message from its middle with the head lock alone; it takes the tail lock
+//! too (always after the head lock) only to unlink the last message, whose `next` a sender
+//! may be writing.
+//!
+//! Counts are cumulative: the queue holds the messages and bytes sent (written by senders)
+//! minus those taken (by receivers). Receivers count their takes under the head lock and
+//! publish them to the receive counters in batches (every `max_bytes / 8`, or at once when a
+//! sender waits); senders re-read those counters only when their last reading says the
+//! queue is full, and a sender that still finds it full publishes the receivers' pending
+//! takes itself under the head lock before it believes the counts: `try_send` never says
+//! `Full` while there is room.
+//!
+//! Blocks are found next-fit from a moving hint within a region a few times `max_bytes`
+//! (falling back to the rest of the arena, which is sized for the worst case of `max_bytes`
+//! empty messages), so a queue used in FIFO order gets each message in one contiguous run,
+//! copies it with one `memcpy`, and cycles through memory that stays in the caches; a
+//! fragmented arena falls back to scattered blocks chained through the links. The arena
+//! has room for any content the Linux rule admits (at most `max_bytes` bytes in at most
+//! `max_bytes` messages), so "full" means exactly what it means on Linux and never
+//! "fragmented".
 //!
 //! ## Crash safety
 //!
-//! All state changes happen under the robust [`Mutex`](crate::sync::Mutex). A sender writes
-//! the message's header and bytes into free blocks, and only then links it into the list with
-//! one release store (to the old tail's `next`, or to `head`). A receiver copies the message
-//! out, then unlinks it with one store. A process killed at any instruction therefore leaves
-//! every message either wholly in the list or wholly out of it; what it leaves behind is
-//! derived data (tail, counts, the allocation bitmap). The next locker gets
-//! [`crate::sync::LockError::OwnerDied`] and rebuilds all of it by
-//! walking the list (validating every index), then marks the lock consistent.
-//!
-//! Messages of 1 KiB or more are copied without holding the lock, so that a sender and a
-//! receiver copy at the same time: a sender reserves blocks and records them, with its thread
-//! identity, in one of 8 in-flight slots of the control block; copies; then locks again to
-//! link the message. A receiver unlinks the message into a slot, copies it out, then locks
-//! again to free the blocks. The bytes in flight count against `max_bytes`. A thread killed
-//! while copying leaves a slot whose owner is dead: the repair drops such slots, and a sender
-//! that finds the queue full frees them (after a sleep slice, or at once with `try_send`)
-//! — the message is then wholly gone, never half there. With all slots busy, a copy simply
-//! happens under the lock.
+//! Every change to the list is one store made under a robust
+//! [`Mutex`]: a sender's link (after the message is complete: a release
+//! store), a receiver's new dummy or unlink (after the copy out). A process killed at any
+//! instruction therefore leaves every message either wholly in the list or wholly out of
+//! it; what it leaves behind is derived data (the tail, the counts, the allocation bitmap).
+//! When either lock's owner died, the next locker rebuilds all of it by walking the list
+//! from the dummy (validating every index), holding both locks: a receiver finding the head
+//! lock's owner dead takes the tail lock too; a sender finding the tail lock's owner dead
+//! marks its state dirty, unlocks, and takes both locks in order (a receiver holding the
+//! head lock may be waiting for the tail lock). A sender that finds the queue full also
+//! takes the head lock (to publish pending takes), so a receiver that died holding it is
+//! found even when nobody else receives.
 //!
 //! ## Waiting
 //!
-//! A receiver that finds no eligible message sets the `watchers` flag of the `data` wait
-//! word and reads its sequence number, both under the lock; unlocks; spins briefly on the
-//! sequence (with the adaptive budget of `sync`'s `spin_until`); then sets the `sleepers`
-//! flag and sleeps on the sequence word with `futex_wait`. A sender, under the lock, reads
-//! `watchers`: only if it is set does it clear it and bump the sequence, and only if
-//! `sleepers` was set too does it call `futex_wake` after unlocking (the Dekker pattern:
-//! sequentially consistent store-then-load on both sides). So while the receiver keeps up
-//! without waiting, a send writes nothing but the control block and the message, and makes
-//! no system call. Senders waiting for room do the same on the `space` word. Sleeps last at
-//! most 100 ms before re-checking, so a process that dies between changing the queue and
-//! waking anyone strands nobody.
+//! A receiver that finds no eligible message spins, without a lock, on the `next` of the
+//! last message it saw: the sender's link itself ends the spin. (Its first look is made
+//! without the lock too, from an unlocked copy of the dummy, so that a receiver that finds
+//! nothing does not take the head lock from one about to take a message.) A sender waiting
+//! for room spins on the receive counters. Spinning adapts per thread (`sync`'s
+//! `spin_until`); when it does not pay — the peer shares our CPU — the waiter yields the CPU
+//! once, which runs the peer at once. Only then does the waiter register: it sets the
+//! "watched" flag of the wait word (reading its sequence in the same atomic operation),
+//! looks at the queue again under the lock, sets the "slept on" flag and sleeps on the word
+//! with `futex_wait`. A changer reads the word after its change: only if a flag is set does
+//! it bump the sequence (clearing the flags), and only if "slept on" was set does it call
+//! `futex_wake`, after unlocking (the Dekker pattern: sequentially consistent
+//! change-then-load on both sides). So while the peer keeps up, nobody writes a wait word
+//! and nobody makes a system call. Sleeps last at most 100 ms before re-checking, so a
+//! process that dies between changing the queue and waking anyone strands nobody.
 //! [`MessageQueue::remove`] sets the `removed` flag, bumps both words and wakes everyone,
 //! who then return [`RecvError::Removed`] / [`SendError::Removed`] (`EIDRM`).
 //!
