@@ -229,15 +229,19 @@ pub(crate) fn futex_wait_until(
 }
 
 /// First gap (in waits) between yield probes once yielding stopped paying.
+#[cfg(not(loom))]
 pub(crate) const YIELD_PROBE_FIRST: u32 = 64;
 /// Longest gap between yield probes.
+#[cfg(not(loom))]
 pub(crate) const YIELD_PROBE_LAST: u32 = 1024;
 
 /// Yield credit of a thread that has just seen a yield pay: this many yields in a row must
 /// miss (each halves the credit) before the thread stops yielding.
+#[cfg(not(loom))]
 pub(crate) const YIELD_CREDIT: u32 = 16;
 
 /// This thread's yielding state: see [`yield_plan`].
+#[cfg(not(loom))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct YieldState {
     /// Doubled by a yield that pays, halved by one that does not; 0: yield only to probe.
@@ -308,22 +312,15 @@ pub(crate) fn yield_outcome(hit: bool) {
 ///
 /// Used by waiters whose peer most likely waits for their own CPU: the peer runs at once,
 /// and its change finds nobody to wake, so neither side makes a futex call.
+#[cfg(not(loom))]
 pub(crate) fn yield_until(ready: impl FnOnce() -> bool) -> bool {
-    #[cfg(loom)]
-    {
-        let _ = ready;
-        false
+    if !yield_plan() {
+        return false;
     }
-    #[cfg(not(loom))]
-    {
-        if !yield_plan() {
-            return false;
-        }
-        std::thread::yield_now();
-        let hit = ready();
-        yield_outcome(hit);
-        hit
-    }
+    std::thread::yield_now();
+    let hit = ready();
+    yield_outcome(hit);
+    hit
 }
 
 /// How long a lock waiter spins before it sleeps.
