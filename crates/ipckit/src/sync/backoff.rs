@@ -306,6 +306,12 @@ pub(crate) fn yield_outcome(hit: bool) {
     })
 }
 
+/// Under loom: never yields (loom explores the interleavings itself).
+#[cfg(loom)]
+pub(crate) fn yield_until(_ready: impl FnOnce() -> bool) -> bool {
+    false
+}
+
 /// With no spin budget (see [`spin_until`]), gives up the CPU once, if yielding has paid
 /// lately ([`yield_plan`]), and returns whether `ready()` holds afterwards (adapting the
 /// thread's credit to the outcome). False without yielding when the plan says no.

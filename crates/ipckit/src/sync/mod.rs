@@ -40,9 +40,7 @@ pub use algorithms::{Bakery, EisenbergMcGuire, Peterson};
 pub(crate) use backoff::SIGNAL_SPIN;
 pub use backoff::{Backoff, spinning_pays};
 #[cfg(not(loom))] // for `mq`, which loom builds leave out
-pub(crate) use backoff::spin_until;
-#[cfg(not(loom))]
-pub(crate) use backoff::yield_until;
+pub(crate) use backoff::{spin_until, yield_until};
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::{Event, EventMode};
