@@ -5,9 +5,9 @@
 //! Run: `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p ipckit --release --test loom`
 #![cfg(loom)]
 
-use ipckit::sync::{Condvar, Event, EventMode, Mutex, Semaphore};
+use ipckit::sync::{Condvar, Event, EventCount, EventMode, Mutex, Semaphore};
 use loom::sync::Arc;
-use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use loom::thread;
 
 #[test]
@@ -402,4 +402,75 @@ fn eisenberg_mcguire_excludes() {
 #[test]
 fn bakery_excludes() {
     software_excludes(Bakery::<2>::new, |l, me, f| l.critical_section(me, f));
+}
+
+/// A waiter's loop on an event count: until `n` reaches `goal`.
+fn wait_for_count(ec: &EventCount, n: &AtomicU32, goal: u32) {
+    loop {
+        if n.load(Ordering::SeqCst) >= goal {
+            return;
+        }
+        let ticket = ec.watch();
+        if n.load(Ordering::SeqCst) >= goal {
+            return;
+        }
+        ec.sleep(ticket, None);
+    }
+}
+
+#[test]
+fn event_count_loses_no_wakeup() {
+    loom::model(|| {
+        let ec = Arc::new(EventCount::new());
+        let n = Arc::new(AtomicU32::new(0));
+        let waiter = {
+            let (ec, n) = (ec.clone(), n.clone());
+            thread::spawn(move || wait_for_count(&ec, &n, 1))
+        };
+        n.fetch_add(1, Ordering::SeqCst);
+        ec.notify();
+        waiter.join().unwrap();
+    });
+}
+
+#[test]
+fn event_count_two_changers_wake_a_sleeper() {
+    // The flags live in the word the changers advance: the one that advances it after the
+    // waiter announced its sleep is the one that wakes it.
+    loom::model(|| {
+        let ec = Arc::new(EventCount::new());
+        let n = Arc::new(AtomicU32::new(0));
+        let changers: Vec<_> = (0..2)
+            .map(|_| {
+                let (ec, n) = (ec.clone(), n.clone());
+                thread::spawn(move || {
+                    n.fetch_add(1, Ordering::SeqCst);
+                    ec.notify();
+                })
+            })
+            .collect();
+        wait_for_count(&ec, &n, 2);
+        for c in changers {
+            c.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn event_count_two_waiters_both_woken() {
+    loom::model(|| {
+        let ec = Arc::new(EventCount::new());
+        let n = Arc::new(AtomicU32::new(0));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let (ec, n) = (ec.clone(), n.clone());
+                thread::spawn(move || wait_for_count(&ec, &n, 1))
+            })
+            .collect();
+        n.fetch_add(1, Ordering::SeqCst);
+        ec.notify();
+        for w in waiters {
+            w.join().unwrap();
+        }
+    });
 }

@@ -5,7 +5,7 @@
 //! hostile file yields [`Fault::Corrupt`], never an out-of-bounds access.
 
 use crate::shm::{Mapping, ShmSafe};
-use crate::sync::{Mutex, RawMutex};
+use crate::sync::{EventCount, Mutex, RawMutex};
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 /// Bytes per arena block.
@@ -119,73 +119,6 @@ pub(super) struct RecvCounters {
 // SAFETY: repr(C), atomics; a wrong value only makes the queue look fuller or emptier until
 // the next repair, which rewrites the sent counters against these; no Drop.
 unsafe impl ShmSafe for RecvCounters {}
-
-/// "Someone spins or sleeps on this word": the next change must bump the sequence.
-pub(super) const WATCH: u32 = 1;
-/// "Someone sleeps (or is about to) in `futex_wait` on this word": the bump must wake.
-pub(super) const SLEEP: u32 = 2;
-/// One step of the sequence in the upper bits.
-pub(super) const SEQ_ONE: u32 = 4;
-
-/// A futex word that waiters spin and sleep on: a sequence number in bits 2.., and the
-/// [`WATCH`] and [`SLEEP`] flags in bits 0 and 1, all in one word so that a change and the
-/// flags it must honour are seen together.
-///
-/// | who | does | with |
-/// |---|---|---|
-/// | waiter | `seen = word.fetch_or(WATCH)`, then looks at the queue again | SeqCst RMW, then SeqCst load |
-/// | changer | changes the queue, then reads the word; only if a flag is set: CAS it to (sequence + 1, no flags), and `futex_wake` if `SLEEP` was set | SeqCst RMW (or fence), then SeqCst load |
-/// | waiter | spins while `word == seen`, then CASes `SLEEP` in and sleeps on the word | |
-///
-/// Either the changer sees the waiter's flag (and bumps the word the waiter watches) or the
-/// waiter's second look sees the change (the Dekker pattern). While nobody waits, a changer
-/// only reads the word: the line stays shared in both caches.
-#[repr(C)]
-#[derive(Debug)]
-pub(super) struct WaitWord {
-    pub word: AtomicU32,
-}
-
-// SAFETY: repr(C), one atomic; any value only causes an extra or a missing wake-up, and
-// sleepers use bounded timeouts; no Drop.
-unsafe impl ShmSafe for WaitWord {}
-
-impl WaitWord {
-    /// Registers a watcher: returns the value to wait on (the caller must look at the queue
-    /// again before waiting).
-    pub fn watch(&self) -> u32 {
-        self.word.fetch_or(WATCH, Ordering::SeqCst) | WATCH
-    }
-
-    /// After a change that a watcher may wait for (made with a SeqCst RMW or followed by a
-    /// SeqCst fence): ends every watch on the word. Returns whether a sleeper must be woken
-    /// with [`wake`](Self::wake) (best after unlocking).
-    #[inline]
-    pub fn changed(&self) -> bool {
-        let mut w = self.word.load(Ordering::SeqCst);
-        loop {
-            if w & (WATCH | SLEEP) == 0 {
-                return false; // the common case: a read of a line nobody writes
-            }
-            let next = (w & !(WATCH | SLEEP)).wrapping_add(SEQ_ONE);
-            match self.word.compare_exchange_weak(w, next, Ordering::SeqCst, Ordering::Relaxed) {
-                Ok(_) => return w & SLEEP != 0,
-                Err(now) => w = now,
-            }
-        }
-    }
-
-    /// Wakes every sleeper.
-    pub fn wake(&self) {
-        crate::sys::futex_wake(&self.word, u32::MAX);
-    }
-
-    /// Bumps the sequence whatever the flags and wakes everyone (removal).
-    pub fn bump_and_wake(&self) {
-        self.word.fetch_add(SEQ_ONE, Ordering::SeqCst);
-        self.wake();
-    }
-}
 
 /// The header of a message, in its first block.
 #[repr(C)]
@@ -663,7 +596,7 @@ pub(super) fn recv_counters(m: &Mapping, state: usize) -> &RecvCounters {
     m.get::<RecvCounters>(state + RECV_AT).expect("validated layout")
 }
 
-/// The futex word receivers sleep on (`which = DATA_WAIT_AT`) or senders (`SPACE_WAIT_AT`).
-pub(super) fn wait_word(m: &Mapping, state: usize, which: usize) -> &WaitWord {
-    m.get::<WaitWord>(state + which).expect("validated layout")
+/// The event count receivers wait on (`which = DATA_WAIT_AT`) or senders (`SPACE_WAIT_AT`).
+pub(super) fn wait_word(m: &Mapping, state: usize, which: usize) -> &EventCount {
+    m.get::<EventCount>(state + which).expect("validated layout")
 }

@@ -18,7 +18,7 @@
 //! | tail lock + senders' state | robust mutex; the last message, the allocation hint, cumulative messages and bytes sent, `max_bytes`, last sender and times |
 //! | head lock + receivers' state | robust mutex; the dummy (see below), last receiver and time, takes not yet published; an unlocked copy of the dummy |
 //! | receive counters | cumulative messages and bytes taken, as published to senders |
-//! | `data` wait word | futex word receivers sleep on: a sequence number and "watched"/"slept on" flags |
+//! | `data` wait word | the [`EventCount`] receivers sleep on: a futex word with a sequence number and "watched"/"slept on" flags |
 //! | `space` wait word | the same for senders waiting for room |
 //! | links | per block, the next block of the same message (used only by scattered messages) |
 //! | bitmap | one bit per block: in use |
@@ -80,14 +80,11 @@
 //! nothing does not take the head lock from one about to take a message.) A sender waiting
 //! for room spins on the receive counters. Spinning adapts per thread (`sync`'s
 //! `spin_until`); when it does not pay — the peer shares our CPU — the waiter yields the CPU
-//! once, which runs the peer at once. Only then does the waiter register: it sets the
-//! "watched" flag of the wait word (reading its sequence in the same atomic operation),
-//! looks at the queue again under the lock, sets the "slept on" flag and sleeps on the word
-//! with `futex_wait`. A changer reads the word after its change: only if a flag is set does
-//! it bump the sequence (clearing the flags), and only if "slept on" was set does it call
-//! `futex_wake`, after unlocking (the Dekker pattern: sequentially consistent
-//! change-then-load on both sides). So while the peer keeps up, nobody writes a wait word
-//! and nobody makes a system call. Sleeps last at most 100 ms before re-checking, so a
+//! once, which runs the peer at once. Only then does the waiter register on the wait
+//! word, an [`EventCount`]: it watches the word, looks at the queue again under the lock,
+//! and sleeps on the word. A changer advances the word after its change — a plain read
+//! while nobody watches — and calls `futex_wake` only if someone sleeps, after unlocking.
+//! So while the peer keeps up, nobody writes a wait word and nobody makes a system call. Sleeps last at most 100 ms before re-checking, so a
 //! process that dies between changing the queue and waking anyone strands nobody.
 //! [`MessageQueue::remove`] sets the `removed` flag, bumps both words and wakes everyone,
 //! who then return [`RecvError::Removed`] / [`SendError::Removed`] (`EIDRM`).
@@ -118,9 +115,9 @@ pub use endpoint::QueueEndpoint;
 use crate::ns::{
     CreateMode, Entry, Key, Namespace, ObjectError, ObjectFile, ObjectKind, OpenAccess,
 };
-use crate::sync::{LockError, Mutex, MutexGuard};
-use crate::sys::{self, FutexWait};
-use arena::{Arena, Fault, Geometry, HeadState, NIL, RecvCounters, TailState, WaitWord};
+use crate::sync::{EventCount, LockError, Mutex, MutexGuard, Ticket};
+use crate::sys;
+use arena::{Arena, Fault, Geometry, HeadState, NIL, RecvCounters, TailState};
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -578,11 +575,11 @@ impl MessageQueue {
         arena::recv_counters(self.obj.mapping(), self.arena.state)
     }
 
-    fn data_word(&self) -> &WaitWord {
+    fn data_word(&self) -> &EventCount {
         arena::wait_word(self.obj.mapping(), self.arena.state, arena::DATA_WAIT_AT)
     }
 
-    fn space_word(&self) -> &WaitWord {
+    fn space_word(&self) -> &EventCount {
         arena::wait_word(self.obj.mapping(), self.arena.state, arena::SPACE_WAIT_AT)
     }
 
@@ -697,7 +694,7 @@ impl MessageQueue {
         let deadline = wait.deadline();
         let space = self.space_word();
         // Some(seen): registered as a watcher of the space word, about to sleep.
-        let mut watching: Option<u32> = None;
+        let mut watching: Option<Ticket> = None;
         // Whether we published the receivers' uncounted takes since we last found no room.
         let mut helped = false;
         let mut rebuilt = false;
@@ -714,7 +711,7 @@ impl MessageQueue {
                     Appended::Linked { wake } => {
                         drop(t);
                         if wake {
-                            self.data_word().wake();
+                            self.data_word().wake_all();
                         }
                         return Ok(());
                     }
@@ -824,25 +821,15 @@ impl MessageQueue {
         t.sent_bytes = t.sent_bytes.wrapping_add(len as u64);
         set_if_changed(&mut t.last_send_pid, sys::current_pid());
         set_if_changed(&mut t.last_send_time, sys::unix_time_secs_coarse());
-        Ok(Appended::Linked { wake: self.data_word().changed() })
+        Ok(Appended::Linked { wake: self.data_word().advance() })
     }
 
-    /// Sleeps until the wait word differs from `seen` (or the queue is removed, or the
-    /// deadline or a slice passes). The caller registered with [`WaitWord::watch`] and looked
-    /// at the queue again since.
-    fn sleep(&self, w: &WaitWord, seen: u32, deadline: Option<Instant>) -> Waited {
-        let removed = || self.obj.is_removed();
-        // Announce the sleep in the word itself, so the changer that bumps it knows to wake.
-        let target = seen | arena::SLEEP;
-        if target != seen
-            && let Err(now) =
-                w.word.compare_exchange(seen, target, Ordering::SeqCst, Ordering::Relaxed)
-            && now != target
-        {
-            return Waited::Changed;
-        }
-        if removed() {
-            return Waited::Changed;
+    /// Sleeps until the event count moves from `seen` (or the queue is removed, or the
+    /// deadline or a slice passes). The caller registered with [`EventCount::watch`] and
+    /// looked at the queue again since.
+    fn sleep(&self, w: &EventCount, seen: Ticket, deadline: Option<Instant>) -> Waited {
+        if self.obj.is_removed() {
+            return Waited::Changed; // `remove` interrupts after setting the flag
         }
         let mut slice = SLEEP_SLICE;
         if let Some(d) = deadline {
@@ -852,10 +839,12 @@ impl MessageQueue {
             }
             slice = slice.min(d - now);
         }
-        match sys::futex_wait(&w.word, target, Some(slice)) {
-            FutexWait::TimedOut if deadline.is_some_and(|d| Instant::now() >= d) => Waited::Expired,
-            FutexWait::TimedOut => Waited::Slept,
-            _ => Waited::Changed,
+        if w.sleep(seen, Some(slice)) {
+            Waited::Changed
+        } else if deadline.is_some_and(|d| Instant::now() >= d) {
+            Waited::Expired
+        } else {
+            Waited::Slept
         }
     }
 
@@ -940,7 +929,7 @@ impl MessageQueue {
         let deadline = wait.deadline();
         let data = self.data_word();
         // Some(seen): registered as a watcher of the data word, about to sleep.
-        let mut watching: Option<u32> = None;
+        let mut watching: Option<Ticket> = None;
         // A first look without the lock: a receiver that would find nothing does not take the
         // head lock from a receiver about to take a message (in a ping-pong over one queue,
         // the peer's reply is taken right after our own send).
@@ -1100,7 +1089,7 @@ impl MessageQueue {
         drop(t);
         drop(h);
         if wake {
-            self.space_word().wake();
+            self.space_word().wake_all();
         }
         Ok((mtype, take))
     }
@@ -1128,7 +1117,7 @@ impl MessageQueue {
         let wake = self.count_taken(&mut h, len);
         drop(h);
         if wake {
-            self.space_word().wake();
+            self.space_word().wake_all();
         }
         Ok((mtype, take))
     }
@@ -1176,10 +1165,12 @@ impl MessageQueue {
         let space = self.space_word();
         // A sender registers before it takes the head lock to publish for itself, so the
         // lock orders its flag before this look.
-        let waiting = space.word.load(Ordering::Relaxed) & (arena::WATCH | arena::SLEEP) != 0;
-        if waiting || h.pending_bytes >= h.publish_at || h.pending_messages >= h.publish_at {
+        if space.is_watched()
+            || h.pending_bytes >= h.publish_at
+            || h.pending_messages >= h.publish_at
+        {
             self.publish_taken(h);
-            return space.changed();
+            return space.advance();
         }
         false
     }
@@ -1314,11 +1305,11 @@ impl MessageQueue {
         t.change_time = sys::unix_time_secs_coarse();
         self.obj.header().touch();
         // A waiting sender registered under the tail lock we now hold: it sees this change.
-        let wake = self.space_word().changed();
+        let wake = self.space_word().advance();
         drop(t);
         drop(h);
         if wake {
-            self.space_word().wake();
+            self.space_word().wake_all();
         }
         Ok(())
     }
@@ -1332,8 +1323,8 @@ impl MessageQueue {
         if self.writable() {
             // Not under the locks: waiters see `removed` or the new sequence, and sleep in
             // bounded slices that re-check `removed` in any case.
-            self.data_word().bump_and_wake();
-            self.space_word().bump_and_wake();
+            self.data_word().interrupt();
+            self.space_word().interrupt();
         }
         Ok(())
     }

@@ -12,6 +12,7 @@
 //! | [`Semaphore`] | counting semaphore, P and V | Dijkstra 1965 |
 //! | [`Condvar`] | condition variable, Mesa semantics | Lampson & Redell 1980 |
 //! | [`Event`] | signaling: X before Y | |
+//! | [`EventCount`] | waiting for a condition kept elsewhere (a queue in shared memory), free for the changer while nobody waits | Vyukov's eventcount |
 //! | [`Barrier`] | barrier | |
 //! | [`TasLock`], [`TtasLock`] ([`SpinLock`]), [`TicketLock`], [`McsLock`] | spinlocks: test-and-set, test-and-test-and-set, ticket (FIFO), queue lock | Anderson 1990; Reed & Kanodia 1979; Mellor-Crummey & Scott 1991 |
 //! | [`RwLock`], [`RawRwLock`] with a [`Policy`] | readers-writers: reader- or writer-preferred, phase-fair, unordered | Courtois, Heymans & Parnas 1971; Brandenburg & Anderson 2010 |
@@ -28,6 +29,7 @@ mod backoff;
 pub mod barrier;
 pub mod condvar;
 pub mod event;
+pub mod eventcount;
 pub mod monitor;
 pub mod mutex;
 mod raw;
@@ -44,6 +46,7 @@ pub(crate) use backoff::{spin_until, yield_until};
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::{Event, EventMode};
+pub use eventcount::{EventCount, Ticket};
 pub use monitor::{Cond, HoareGuard, HoareMonitor, Monitor, MonitorGuard};
 pub use mutex::{LIVENESS_PERIOD, LockError, LockResult, Mutex, MutexGuard, RawMutex};
 pub use raw::{Acquired, RawLock, RawLockError};
