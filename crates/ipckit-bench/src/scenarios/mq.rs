@@ -2,14 +2,17 @@
 //! `mq-throughput-64` and `mq-throughput-4k` (one producer process, one consumer process).
 //!
 //! Mechanisms, measured in the same run: ipckit `MessageQueue`, System V `msgsnd`/`msgrcv`,
-//! POSIX `mq_send`/`mq_receive`, a pipe, a Unix stream socket, and a minimal busy-polling
-//! single-producer ring in a shared mapping (the physical limit: no system call, no lock).
-//! Each with the two processes on two cores and, separately, both on one core.
+//! POSIX `mq_send`/`mq_receive`, a pipe, a Unix stream socket, the `iceoryx2` crate's
+//! zero-copy publish-subscribe (a lock-free shared-memory library built for low latency)
+//! with a busy-polling subscriber, and a minimal busy-polling single-producer ring in a
+//! shared mapping (the physical limit: no system call, no lock). Each with the two processes
+//! on two cores and, separately, both on one core.
 //!
 //! Round trips use each queue's default limits. The throughput runs give every queue the
 //! room a pipe has by default, [`QUEUE_BYTES`] = 64 KiB: `max_bytes` for ipckit, `msg_qbytes`
-//! (`IPC_SET`) for System V, `mq_maxmsg` for POSIX (raising the System V and POSIX limits
-//! needs `CAP_SYS_RESOURCE`; without it they keep their defaults, 16 KiB and 10 messages).
+//! (`IPC_SET`) for System V, `mq_maxmsg` for POSIX, the subscriber buffer (64 KiB worth of
+//! messages) for iceoryx2. Raising the System V and POSIX limits needs `CAP_SYS_RESOURCE`;
+//! without it they keep their defaults, 16 KiB and 10 messages.
 
 use crate::harness::{
     Placement, Report, SharedAnon, fork_child, fork_rtt, median, pin_to_cpu, unpin, wait_child,
@@ -397,8 +400,8 @@ struct Iceoryx2Ports {
 /// a subscriber that busy-polls `receive()`, waiting like the ring does ([`poll_for`]: spin,
 /// yield every 128 polls so that on one core the peer gets the CPU).
 ///
-/// iceoryx2 objects are not made to cross a `fork`, so the parent only picks the service
-/// names; each process builds its node and ports on first use. Samples are delivered only
+/// iceoryx2 objects are not made to cross a `fork`, so the parent only prepares the
+/// configuration and the service names; each process builds its node and ports on first use. Samples are delivered only
 /// once the subscriber has connected to the publisher (a publisher whose subscriber has not
 /// mapped the connection yet discards samples once the buffer is full), so the first use of
 /// each direction is a handshake in `flags`: the subscriber creates the service and
