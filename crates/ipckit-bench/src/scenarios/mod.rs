@@ -99,7 +99,7 @@ pub fn all() -> Vec<Scenario> {
         },
         Scenario {
             name: "mq-rtt-64",
-            about: "round trip of a 64-byte message between two processes: ipckit MessageQueue vs SysV, POSIX mq, pipe, socket, polling ring",
+            about: "round trip of a 64-byte message between two processes: ipckit MessageQueue vs SysV, POSIX mq, pipe, socket, iceoryx2, polling ring",
             run: mq::rtt_64,
         },
         Scenario {

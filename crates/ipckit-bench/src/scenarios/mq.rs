@@ -2,20 +2,31 @@
 //! `mq-throughput-64` and `mq-throughput-4k` (one producer process, one consumer process).
 //!
 //! Mechanisms, measured in the same run: ipckit `MessageQueue`, System V `msgsnd`/`msgrcv`,
-//! POSIX `mq_send`/`mq_receive`, a pipe, a Unix stream socket, and a minimal busy-polling
-//! single-producer ring in a shared mapping (the physical limit: no system call, no lock).
-//! Each with the two processes on two cores and, separately, both on one core.
+//! POSIX `mq_send`/`mq_receive`, a pipe, a Unix stream socket, the `iceoryx2` crate's
+//! zero-copy publish-subscribe (a lock-free shared-memory library built for low latency)
+//! with a busy-polling subscriber, and a minimal busy-polling single-producer ring in a
+//! shared mapping (the physical limit: no system call, no lock). Each with the two processes
+//! on two cores and, separately, both on one core.
 //!
 //! Round trips use each queue's default limits. The throughput runs give every queue the
 //! room a pipe has by default, [`QUEUE_BYTES`] = 64 KiB: `max_bytes` for ipckit, `msg_qbytes`
-//! (`IPC_SET`) for System V, `mq_maxmsg` for POSIX (raising the System V and POSIX limits
-//! needs `CAP_SYS_RESOURCE`; without it they keep their defaults, 16 KiB and 10 messages).
+//! (`IPC_SET`) for System V, `mq_maxmsg` for POSIX, the subscriber buffer (64 KiB worth of
+//! messages) for iceoryx2. Raising the System V and POSIX limits needs `CAP_SYS_RESOURCE`;
+//! without it they keep their defaults, 16 KiB and 10 messages.
 
 use crate::harness::{
     Placement, Report, SharedAnon, fork_child, fork_rtt, median, pin_to_cpu, unpin, wait_child,
 };
+use iceoryx2::port::publisher::Publisher;
+use iceoryx2::port::subscriber::Subscriber;
+use iceoryx2::port::update_connections::UpdateConnections;
+use iceoryx2::prelude::{
+    BackpressureStrategy, Config, FileName, Node, NodeBuilder, Path, SemanticString, ServiceName,
+    SignalHandlingMode, ipc,
+};
 use ipckit::mq::{MessageQueue, QueueConfig, Selector, Wait};
 use ipckit::ns::{CreateMode, Key, Namespace};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -30,6 +41,10 @@ const TYPE_LEN: usize = 8;
 trait Channel {
     fn send(&self, dir: usize, msg: &mut Vec<u8>);
     fn recv(&self, dir: usize, msg: &mut Vec<u8>);
+    /// Called by each process when it is done with the channel (the child before it exits,
+    /// the parent when it drops the channel): a peer that built per-process state lazily
+    /// tears it down here.
+    fn finish(&self) {}
 }
 
 // ----- ipckit --------------------------------------------------------------------------
@@ -358,6 +373,247 @@ impl Channel for Ring {
     }
 }
 
+// ----- iceoryx2 ------------------------------------------------------------------------
+
+/// Deadline for the set-up and tear-down handshakes of [`Iceoryx2`] (a failed peer must end
+/// the run, never hang it).
+const ICEORYX2_HANDSHAKE: Duration = Duration::from_secs(20);
+
+/// The set-up handshake of one direction of [`Iceoryx2`] (0: nothing built yet).
+const SUBSCRIBED: u64 = 1;
+const PUBLISHED: u64 = 2;
+const CONNECTED: u64 = 3;
+
+/// The ports one process built (lazily, after the fork). Fields drop in order: the ports
+/// before the node that owns them.
+struct Iceoryx2Ports {
+    publishers: [Option<Publisher<ipc::Service, [u8], ()>>; 2],
+    subscribers: [Option<Subscriber<ipc::Service, [u8], ()>>; 2],
+    /// Samples this process sent / took per direction.
+    sent: [u64; 2],
+    taken: [u64; 2],
+    node: Node<ipc::Service>,
+}
+
+/// The `iceoryx2` crate's publish-subscribe, one service per direction: zero-copy publishing
+/// (loan a slice of the publisher's shared memory, copy the payload in, send the offset) and
+/// a subscriber that busy-polls `receive()`, waiting like the ring does ([`poll_for`]: spin,
+/// yield every 128 polls so that on one core the peer gets the CPU). An empty `receive()`
+/// costs more than the ring's load, so on one core its 128 polls before a yield take longer:
+/// that, not the transfer, is most of its one-core round trip (measured on the 2-vCPU VM:
+/// about 23 µs; yielding every 8 polls instead gives about 3.3 µs, the two-core round trip
+/// unchanged).
+///
+/// iceoryx2 objects are not made to cross a `fork`, so the parent only prepares the
+/// configuration and the service names; each process builds its node and ports on first
+/// use. Samples are delivered only once the subscriber has connected to the publisher (a
+/// publisher whose subscriber has not mapped the connection yet discards samples once the
+/// buffer is full), so the first use of each direction is a handshake in `flags`: the
+/// subscriber creates the service and announces itself ([`SUBSCRIBED`]); the publisher
+/// opens the service, creates its port and says so ([`PUBLISHED`]); the subscriber connects
+/// (`update_connections`) and answers ([`CONNECTED`]); only then does the first sample go
+/// out. With safe overflow off and the `RetryUntilDelivered` backpressure strategy, a full
+/// subscriber buffer makes the publisher retry (iceoryx2's adaptive wait) instead of
+/// dropping or overwriting: no message is lost. [`Channel::finish`] waits until the other
+/// side took every sample sent, then drops the ports and the node, which removes the
+/// service's files.
+///
+/// Each channel is its own iceoryx2 domain: a configuration whose root directory (node and
+/// service files, `/tmp/iceoryx2` by default) is a temporary directory and whose file
+/// prefix (`iox2_` by default) names this run, so that the run touches no other iceoryx2
+/// user's files and can remove the one file iceoryx2 keeps on purpose, the domain's
+/// persistent node counter in `/dev/shm` (nothing else uses this domain once both processes
+/// are done).
+struct Iceoryx2 {
+    config: Config,
+    prefix: String,
+    /// The domain's root directory, removed when the channel drops.
+    _root: tempfile::TempDir,
+    names: [ServiceName; 2],
+    size: usize,
+    buffer: usize,
+    /// Per direction, on their own cache lines: at `dir * 128` the set-up handshake's
+    /// state, at `256 + dir * 128` the number of samples it took.
+    flags: SharedAnon,
+    ports: RefCell<Option<Iceoryx2Ports>>,
+}
+
+impl Iceoryx2 {
+    /// Messages of `size` bytes; a subscriber buffers `max_bytes / size` of them (at least
+    /// iceoryx2's default, 2).
+    fn new(size: usize, max_bytes: usize) -> Iceoryx2 {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let run = N.fetch_add(1, Ordering::Relaxed);
+        let prefix = format!("ipckit-bench-{}-{run}_", std::process::id());
+        let root =
+            tempfile::Builder::new().prefix("ipckit-bench-iceoryx2-").tempdir().expect("tempdir");
+        let mut config = Config::default();
+        config.global.prefix = FileName::new(prefix.as_bytes()).expect("iceoryx2 prefix");
+        let root_path = root.path().to_str().expect("UTF-8 temporary directory");
+        config.global.set_root_path(&Path::new(root_path.as_bytes()).expect("iceoryx2 root path"));
+        let name = |dir: usize| ServiceName::new(&format!("mq/{dir}")).expect("service name");
+        Iceoryx2 {
+            config,
+            prefix,
+            _root: root,
+            names: [name(0), name(1)],
+            size,
+            buffer: (max_bytes / size).max(2),
+            flags: SharedAnon::new(512),
+            ports: RefCell::new(None),
+        }
+    }
+
+    fn ready(&self, dir: usize) -> &AtomicU64 {
+        self.flags.get(dir * 128)
+    }
+
+    fn taken(&self, dir: usize) -> &AtomicU64 {
+        self.flags.get(256 + dir * 128)
+    }
+
+    /// The service of direction `dir`, created by its subscriber and opened by its publisher
+    /// with the same settings.
+    fn service(
+        &self,
+        node: &Node<ipc::Service>,
+        dir: usize,
+        create: bool,
+    ) -> iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, [u8], ()>
+    {
+        let builder = node
+            .service_builder(&self.names[dir])
+            .publish_subscribe::<[u8]>()
+            .max_publishers(1)
+            .max_subscribers(1)
+            .max_nodes(2)
+            .history_size(0)
+            .subscriber_max_buffer_size(self.buffer)
+            .enable_safe_overflow(false);
+        if create {
+            builder.create().expect("iceoryx2 create")
+        } else {
+            builder.open().expect("iceoryx2 open")
+        }
+    }
+
+    /// This process's ports, built on first use.
+    fn with_ports<R>(&self, f: impl FnOnce(&mut Iceoryx2Ports) -> R) -> R {
+        let mut ports = self.ports.borrow_mut();
+        let ports = ports.get_or_insert_with(|| Iceoryx2Ports {
+            publishers: [None, None],
+            subscribers: [None, None],
+            sent: [0; 2],
+            taken: [0; 2],
+            node: NodeBuilder::new()
+                .config(&self.config)
+                .signal_handling_mode(SignalHandlingMode::Disabled)
+                .create::<ipc::Service>()
+                .expect("iceoryx2 node"),
+        });
+        f(ports)
+    }
+}
+
+/// Waits like [`poll`] (spin, yield every 128 polls) until `ready`, panicking when the wait
+/// lasted [`ICEORYX2_HANDSHAKE`] (a peer process that died must end the run, not hang it).
+/// The clock is read only at the yields, so a wait that succeeds while spinning costs none.
+fn poll_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let mut n = 0u32;
+    let mut deadline = None;
+    while !ready() {
+        n += 1;
+        if n % 128 == 0 {
+            let now = Instant::now();
+            let end = *deadline.get_or_insert(now + ICEORYX2_HANDSHAKE);
+            assert!(now < end, "iceoryx2 peer: timed out waiting for {what}");
+            std::thread::yield_now(); // on one core, let the peer run
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl Channel for Iceoryx2 {
+    fn send(&self, dir: usize, msg: &mut Vec<u8>) {
+        self.with_ports(|p| {
+            if p.publishers[dir].is_none() {
+                let ready = self.ready(dir);
+                poll_for("the subscriber", || ready.load(Ordering::Acquire) == SUBSCRIBED);
+                let service = self.service(&p.node, dir, false);
+                let publisher = service
+                    .publisher_builder()
+                    .initial_max_slice_len(self.size)
+                    .backpressure_strategy(BackpressureStrategy::RetryUntilDelivered)
+                    .create()
+                    .expect("iceoryx2 publisher");
+                p.publishers[dir] = Some(publisher);
+                ready.store(PUBLISHED, Ordering::Release);
+                poll_for("the connection", || ready.load(Ordering::Acquire) == CONNECTED);
+            }
+            let publisher = p.publishers[dir].as_ref().expect("built above");
+            let sample = publisher.loan_slice_uninit(self.size).expect("iceoryx2 loan");
+            sample.write_from_slice(&msg[TYPE_LEN..]).send().expect("iceoryx2 send");
+            p.sent[dir] += 1;
+        })
+    }
+
+    fn recv(&self, dir: usize, msg: &mut Vec<u8>) {
+        self.with_ports(|p| {
+            if p.subscribers[dir].is_none() {
+                let service = self.service(&p.node, dir, true);
+                let subscriber = service
+                    .subscriber_builder()
+                    .buffer_size(self.buffer)
+                    .create()
+                    .expect("iceoryx2 subscriber");
+                let ready = self.ready(dir);
+                ready.store(SUBSCRIBED, Ordering::Release);
+                poll_for("the publisher", || ready.load(Ordering::Acquire) == PUBLISHED);
+                subscriber.update_connections().expect("iceoryx2 connect");
+                ready.store(CONNECTED, Ordering::Release);
+                p.subscribers[dir] = Some(subscriber);
+            }
+            let subscriber = p.subscribers[dir].as_ref().expect("built above");
+            let mut sample = None;
+            poll_for("a sample", || {
+                sample = subscriber.receive().expect("iceoryx2 receive");
+                sample.is_some()
+            });
+            msg[TYPE_LEN..].copy_from_slice(sample.expect("polled until some").payload());
+            p.taken[dir] += 1;
+            self.taken(dir).store(p.taken[dir], Ordering::Release);
+        })
+    }
+
+    fn finish(&self) {
+        if let Some(p) = self.ports.borrow_mut().take() {
+            for dir in 0..2 {
+                if p.publishers[dir].is_some() {
+                    poll_for("the subscriber to take every sample", || {
+                        self.taken(dir).load(Ordering::Acquire) >= p.sent[dir]
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Iceoryx2 {
+    /// The parent's side: after its own ports and node, the domain's persistent node counter
+    /// (the child has exited: `fork_rtt` and `throughput` waited for it).
+    fn drop(&mut self) {
+        self.finish();
+        if let Ok(dir) = std::fs::read_dir("/dev/shm") {
+            for entry in dir.flatten() {
+                if entry.file_name().to_string_lossy().starts_with(&self.prefix) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+}
+
 // ----- measurement ---------------------------------------------------------------------
 
 /// The mechanisms, for messages of `size` bytes in queues of `max_bytes` (0: the defaults).
@@ -366,10 +622,10 @@ fn mechanisms(
     size: usize,
     max_bytes: usize,
 ) -> Vec<(&'static str, Box<dyn Fn() -> Box<dyn Channel>>)> {
-    let (mq_bytes, sysv_bytes, posix_bytes) = if max_bytes == 0 {
-        (ipckit::mq::DEFAULT_MAX_BYTES as usize, 16_384, 10 * size)
+    let (mq_bytes, sysv_bytes, posix_bytes, iceoryx2_bytes) = if max_bytes == 0 {
+        (ipckit::mq::DEFAULT_MAX_BYTES as usize, 16_384, 10 * size, 0)
     } else {
-        (max_bytes, max_bytes, max_bytes)
+        (max_bytes, max_bytes, max_bytes, max_bytes)
     };
     let all: Vec<(&'static str, Box<dyn Fn() -> Box<dyn Channel>>)> = vec![
         ("ipckit MessageQueue", Box::new(move || Box::new(Ipckit::new(mq_bytes)) as _)),
@@ -380,6 +636,10 @@ fn mechanisms(
         ),
         ("pipe", Box::new(|| Box::new(Stream::pipes()) as _)),
         ("Unix stream socket", Box::new(|| Box::new(Stream::unix_socket()) as _)),
+        (
+            "iceoryx2 pub/sub (busy-polling)",
+            Box::new(move || Box::new(Iceoryx2::new(size, iceoryx2_bytes)) as _),
+        ),
         ("busy-polling ring (limit)", Box::new(move || Box::new(Ring::new(size)) as _)),
     ];
     // For profiling one mechanism: IPCKIT_BENCH_ONLY=ipckit (a part of the name).
@@ -406,6 +666,7 @@ fn rtt(ch: &dyn Channel, p: Placement, size: usize, rounds: u64) -> f64 {
                 ch.recv(0, &mut msg);
                 ch.send(1, &mut msg);
             }
+            ch.finish();
         },
     )
 }
@@ -419,6 +680,7 @@ fn throughput(ch: &dyn Channel, p: Placement, size: usize, n: u64) -> f64 {
             msg[TYPE_LEN] = i as u8;
             ch.send(0, &mut msg);
         }
+        ch.finish();
     });
     pin_to_cpu(p.parent_cpu());
     let mut msg = vec![0u8; TYPE_LEN + size];
