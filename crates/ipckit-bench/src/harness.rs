@@ -178,7 +178,7 @@ impl SharedAnon {
     /// A reference to a `T` at `offset`; `T` must be valid when zeroed (ipckit's primitives
     /// and atomics are).
     pub fn get<T: ipckit::shm::ShmSafe>(&self, offset: usize) -> &T {
-        assert!(offset + size_of::<T>() <= self.len && offset % align_of::<T>() == 0);
+        assert!(offset + size_of::<T>() <= self.len && offset.is_multiple_of(align_of::<T>()));
         // SAFETY: in bounds and aligned (asserted); zeroed memory is valid for ShmSafe types
         // used here; the mapping outlives the reference.
         unsafe { &*(self.ptr.add(offset) as *const T) }

@@ -111,7 +111,7 @@ pub fn spin_vs_mutex(r: &mut Report) -> anyhow::Result<()> {
 /// One reader-writer workload: every `write_every`th operation writes, the rest read.
 fn rwlock_mix(r: &mut Report, write_every: u64) {
     const OPS: u64 = 1_000_000;
-    let is_write = move |th: usize, i: u64| (i + th as u64 * 7) % write_every == 0;
+    let is_write = move |th: usize, i: u64| (i + th as u64 * 7).is_multiple_of(write_every);
     let read = |a: &[u64; 8]| {
         black_box(a.iter().sum::<u64>());
     };

@@ -334,7 +334,7 @@ fn poll(mut ready: impl FnMut() -> bool) {
     let mut n = 0u32;
     while !ready() {
         n += 1;
-        if n % 128 == 0 {
+        if n.is_multiple_of(128) {
             std::thread::yield_now(); // on one core, let the peer run
         } else {
             std::hint::spin_loop();
@@ -523,7 +523,7 @@ fn poll_for(what: &str, mut ready: impl FnMut() -> bool) {
     let mut deadline = None;
     while !ready() {
         n += 1;
-        if n % 128 == 0 {
+        if n.is_multiple_of(128) {
             let now = Instant::now();
             let end = *deadline.get_or_insert(now + ICEORYX2_HANDSHAKE);
             assert!(now < end, "iceoryx2 peer: timed out waiting for {what}");
