@@ -104,14 +104,40 @@ pub fn spinning_pays() -> bool {
 /// (where a hand-over takes a wake-up's microseconds, longer than a short probe) find their
 /// way back to spinning, while a thread whose peer truly shares its CPU loses little. The
 /// clock is read only every few dozen polls.
+///
+/// This is the form for waiting on a signal (a value another thread will set): it polls
+/// every few pauses. Lock waiters use [`spin_until_backoff`].
 #[inline]
-pub(crate) fn spin_until(max: Duration, mut ready: impl FnMut() -> bool) -> bool {
+pub(crate) fn spin_until(max: Duration, ready: impl FnMut() -> bool) -> bool {
+    spin_adaptive(max, ready, Poll::Often)
+}
+
+/// [`spin_until`] for lock waiters: polls with exponential backoff (up to 64 pauses apart),
+/// so that a waiter does not keep pulling the lock's line from an owner that releases and
+/// re-acquires it in a loop.
+#[inline]
+pub(crate) fn spin_until_backoff(max: Duration, ready: impl FnMut() -> bool) -> bool {
+    spin_adaptive(max, ready, Poll::Backoff)
+}
+
+/// How a spinning waiter spaces its polls.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(loom, allow(dead_code))]
+enum Poll {
+    /// Every few pauses: for a signal (the line stays in our cache until the peer writes it).
+    Often,
+    /// Exponentially further apart: for a lock.
+    Backoff,
+}
+
+#[inline]
+fn spin_adaptive(max: Duration, mut ready: impl FnMut() -> bool, poll: Poll) -> bool {
     if !spinning_pays() {
         return ready();
     }
     #[cfg(loom)]
     {
-        let _ = max;
+        let _ = (max, poll);
         ready()
     }
     #[cfg(not(loom))]
@@ -133,7 +159,11 @@ pub(crate) fn spin_until(max: Duration, mut ready: impl FnMut() -> bool) -> bool
         if budget == 0 {
             return ready();
         }
-        let hit = spin_for(Duration::from_nanos(budget as u64), &mut ready);
+        let limit = Duration::from_nanos(budget as u64);
+        let hit = match poll {
+            Poll::Often => spin_for(limit, &mut ready),
+            Poll::Backoff => spin_for_backoff(limit, &mut ready),
+        };
         BUDGET.with(|b| {
             let mut s = b.get();
             if hit {
@@ -189,6 +219,30 @@ struct SpinBudget {
     probe_ns: u32,
     /// Waits between probes.
     gap: u32,
+}
+
+/// Polls `ready()` with exponential backoff (up to `2^SPIN_LIMIT` pauses apart) until it
+/// holds or `budget` passes.
+#[cfg(not(loom))]
+fn spin_for_backoff(budget: Duration, ready: &mut impl FnMut() -> bool) -> bool {
+    let mut step = 0u32;
+    let mut start: Option<Instant> = None;
+    loop {
+        if ready() {
+            return true;
+        }
+        for _ in 0..1u32 << step {
+            spin_loop();
+        }
+        if step < SPIN_LIMIT {
+            step += 1;
+        } else {
+            let s = *start.get_or_insert_with(Instant::now);
+            if s.elapsed() >= budget {
+                return ready();
+            }
+        }
+    }
 }
 
 #[cfg(not(loom))]

@@ -33,7 +33,7 @@
 //! `pthread_mutex_consistent`, `ENOTRECOVERABLE`) built without the kernel's robust list,
 //! which glibc already owns.
 
-use super::backoff::{LOCK_SPIN, spin_until};
+use super::backoff::{LOCK_SPIN, spin_until_backoff};
 use super::raw::{Acquired, RawLock, RawLockError};
 use crate::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::shm::ShmSafe;
@@ -184,7 +184,7 @@ impl RawMutex {
         let me = Self::me();
         // Phase 1: spin with loads only, while the owner may be about to release.
         let mut w = self.word.load(Ordering::Relaxed);
-        spin_until(LOCK_SPIN, || {
+        spin_until_backoff(LOCK_SPIN, || {
             w = self.word.load(Ordering::Relaxed);
             w == 0 || w == NOT_RECOVERABLE
         });

@@ -66,7 +66,7 @@
 //! robust: a process that dies holding it (or registered as a waiter) leaves it held; use
 //! the `_timeout` forms between processes that may die.
 
-use super::backoff::{Backoff, LOCK_SPIN, futex_wait_until, spin_until};
+use super::backoff::{Backoff, LOCK_SPIN, futex_wait_until, spin_until_backoff};
 use crate::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::shm::ShmSafe;
 use crate::sys;
@@ -106,7 +106,7 @@ fn phase(s: u64) -> u64 {
 /// A short fixed wait before the adaptive spin: [`Backoff`] steps (a few spins, growing,
 /// then a few yields), like `parking_lot`'s `SpinWait`. Read and write sections are often
 /// shorter than one step; the yields let a holder that shares our CPU finish. The adaptive
-/// spin ([`spin_until`]) after it learns from outcome and may be skipped entirely, so this
+/// spin ([`spin_until_backoff`]) after it learns from outcome and may be skipped entirely, so this
 /// keeps the common brief conflict off the futex even on a loaded machine.
 #[inline]
 fn brief_wait(mut ready: impl FnMut() -> bool) -> bool {
@@ -409,7 +409,7 @@ impl RawRwLock {
         let p = self.policy();
         let ready = || Self::reader_may_enter(p, self.state.load(Ordering::Relaxed));
         if !brief_wait(ready) {
-            spin_until(LOCK_SPIN, ready);
+            spin_until_backoff(LOCK_SPIN, ready);
         }
         // Enter, or register as a waiting reader.
         let mut s = self.state.load(Ordering::Relaxed);
@@ -545,7 +545,7 @@ impl RawRwLock {
         if !register_first {
             let ready = || Self::may_enter(p, self.state.load(Ordering::Relaxed), want, false);
             if !brief_wait(ready) {
-                spin_until(LOCK_SPIN, ready);
+                spin_until_backoff(LOCK_SPIN, ready);
             }
         }
         let mut s = self.state.load(Ordering::Relaxed);
@@ -586,7 +586,7 @@ impl RawRwLock {
                 spun = true;
                 let ready = || Self::may_enter(p, self.state.load(Ordering::Relaxed), want, true);
                 if !brief_wait(ready) {
-                    spin_until(LOCK_SPIN, ready);
+                    spin_until_backoff(LOCK_SPIN, ready);
                 }
                 continue;
             }
