@@ -34,7 +34,7 @@
 //!
 //! An operation list that cannot proceed first spins *without the lock* while a lock-free
 //! snapshot of the values says it would block, watching `seq` (adaptively, like
-//! [`spinning_pays`]: not at all when the peer cannot run meanwhile — then it does not even
+//! [`spinning_pays`](crate::sync::spinning_pays): not at all when the peer cannot run meanwhile — then it does not even
 //! announce itself as a spinner, see `spin_plan`); the lock stays free for the process that
 //! will make it possible. When spinning does not pay, the process that can help is most
 //! likely waiting for our own CPU: the caller then yields it once (`sched_yield`) and looks
@@ -113,7 +113,7 @@ pub mod layout;
 use crate::ns::{
     CreateMode, Entry, Header, Key, Namespace, ObjectError, ObjectFile, ObjectKind, OpenAccess,
 };
-use crate::sync::{LockError, MutexGuard, SIGNAL_SPIN, spinning_pays, yield_until};
+use crate::sync::{LockError, MutexGuard, SIGNAL_SPIN, SpinPlan, spin_as_planned, yield_until};
 use crate::sys::{self, FutexWait, Liveness, ProcessId};
 use layout::{COMPLEX, Control, Layout, SemSlot, UndoEntry, WaiterRecord};
 pub use layout::{UNDO_CAPACITY, WAITER_CAPACITY};
@@ -266,107 +266,19 @@ pub struct SemaphoreSetStat {
     pub ctime: u64,
 }
 
-/// With a zero spin budget, the first probe comes after this many waits...
-const PROBE_FIRST: u32 = 64;
-/// ...and each probe that fails doubles the gap, up to this many waits.
-const PROBE_LAST: u32 = 1024;
-
-/// This thread's spinning state: see [`spin_plan`].
-#[derive(Clone, Copy)]
-struct SpinState {
-    /// Spin budget in nanoseconds (0: spinning has not paid lately).
-    ns: u32,
-    /// Waits since the budget fell to 0 or since the last probe.
-    skipped: u32,
-    /// Waits between two probes while the budget is 0.
-    gap: u32,
-}
-
-thread_local! {
-    static SPIN: Cell<SpinState> =
-        const { Cell::new(SpinState { ns: u32::MAX, skipped: 0, gap: PROBE_FIRST }) };
-}
-
-/// How long the calling thread may spin for its next wait: a budget in nanoseconds (0: do
-/// not spin at all, not even announce a spinner) and whether it is a probe.
-///
-/// The same policy as `sync`'s `spin_until` (a hit doubles the thread's budget, a miss
-/// halves it, at zero only a rare wait probes with 1 µs, so two processes pinned to one CPU
-/// stop spinning). Probes back off too: the gap between them starts at [`PROBE_FIRST`] waits
-/// and doubles with every probe that fails, up to [`PROBE_LAST`]; a hit resets it. Pinned to
-/// one CPU, probing then costs about a nanosecond per wait instead of fifteen.
-fn spin_plan(max: Duration) -> (u32, bool) {
+/// The calling thread's spin plan (`sync`'s adaptive budget), or none in tests that turn
+/// spinning off.
+fn spin_plan(max: Duration) -> SpinPlan {
     #[cfg(test)]
     if tests::NO_SPIN.with(|c| c.get()) {
-        return (0, false);
+        return SpinPlan::NONE;
     }
-    if !spinning_pays() {
-        return (0, false);
-    }
-    let max_ns = max.as_nanos().min(u32::MAX as u128) as u32;
-    SPIN.with(|c| {
-        let mut s = c.get();
-        if s.ns > 0 {
-            return (s.ns.min(max_ns), false);
-        }
-        s.skipped += 1;
-        let probe = s.skipped >= s.gap;
-        if probe {
-            s.skipped = 0;
-        }
-        c.set(s);
-        if probe { (1_000.min(max_ns), true) } else { (0, false) }
-    })
-}
-
-/// Spins until `ready()` or `budget` nanoseconds (from [`spin_plan`], not 0) pass; returns
-/// the last `ready()` and adapts the thread's budget to the outcome.
-///
-/// It checks `ready()` after every few pauses instead of backing off exponentially: a
-/// semaphore-set hand-over takes about a microsecond, and with exponential backoff the
-/// waiter would notice it only microseconds later (a `pause` costs up to 140 cycles).
-fn spin_for(max: Duration, (budget, probe): (u32, bool), mut ready: impl FnMut() -> bool) -> bool {
-    let max_ns = max.as_nanos().min(u32::MAX as u128) as u32;
-    let start = Instant::now();
-    let hit = 'spin: loop {
-        for _ in 0..32 {
-            if ready() {
-                break 'spin true;
-            }
-            for _ in 0..4 {
-                std::hint::spin_loop();
-            }
-        }
-        if start.elapsed() >= Duration::from_nanos(budget as u64) {
-            break ready();
-        }
-    };
-    SPIN.with(|c| {
-        let mut s = c.get();
-        let ns = budget.max(if probe { 1_000 } else { 0 });
-        if hit {
-            s.ns = ns.saturating_mul(2).clamp(1_000, max_ns);
-            s.gap = PROBE_FIRST;
-        } else if ns / 2 < 1_000 {
-            s.ns = 0;
-            if probe {
-                s.gap = (s.gap * 2).min(PROBE_LAST);
-            }
-        } else {
-            s.ns = ns / 2;
-        }
-        s.skipped = 0;
-        c.set(s);
-    });
-    hit
+    crate::sync::spin_plan(max)
 }
 
 /// Spins (as [`spin_plan`] allows) until `ready()`; returns the last `ready()`.
-fn spin_wait(max: Duration, mut ready: impl FnMut() -> bool) -> bool {
-    match spin_plan(max) {
-        (0, _) => ready(),
-        plan => spin_for(max, plan, ready),
-    }
+fn spin_wait(max: Duration, ready: impl FnMut() -> bool) -> bool {
+    spin_as_planned(max, spin_plan(max), ready)
 }
 
 /// Who is calling: cached per thread (refreshed after `fork`, when the thread id changes).
@@ -1136,7 +1048,7 @@ impl SemaphoreSet {
                 // No budget (spinning has not paid, e.g. the peer shares our CPU): no
                 // spinner is announced; yield the CPU once (if that has paid lately), then
                 // the lock.
-                if plan.0 == 0 {
+                if !plan.spins() {
                     let yielded = yield_until(|| {
                         #[cfg(test)]
                         tests::YIELDS.with(|c| c.set(c.get() + 1));
@@ -1156,7 +1068,7 @@ impl SemaphoreSet {
                     fence(Ordering::SeqCst);
                     let seen = ctl.seq.load(Ordering::Acquire);
                     let hit = !self.snapshot_blocks(ops)
-                        || spin_for(SIGNAL_SPIN, plan, || {
+                        || spin_as_planned(SIGNAL_SPIN, plan, || {
                             ctl.seq.load(Ordering::Relaxed) != seen || header.is_removed()
                         });
                     ctl.spinners.fetch_sub(1, Ordering::Release);

@@ -132,9 +132,6 @@ enum Poll {
 
 #[inline]
 fn spin_adaptive(max: Duration, mut ready: impl FnMut() -> bool, poll: Poll) -> bool {
-    if !spinning_pays() {
-        return ready();
-    }
     #[cfg(loom)]
     {
         let _ = (max, poll);
@@ -142,45 +139,101 @@ fn spin_adaptive(max: Duration, mut ready: impl FnMut() -> bool, poll: Poll) -> 
     }
     #[cfg(not(loom))]
     {
-        let max_ns = max.as_nanos().min(u32::MAX as u128) as u32;
-        let (budget, probe) = BUDGET.with(|b| {
-            let mut s = b.get();
-            if s.ns > 0 {
-                return (s.ns.min(max_ns), false);
-            }
-            s.skipped += 1;
-            let probe = s.skipped >= s.gap;
-            if probe {
-                s.skipped = 0;
-            }
-            b.set(s);
-            (if probe { s.probe_ns.min(max_ns) } else { 0 }, probe)
-        });
-        if budget == 0 {
+        let plan = spin_plan(max);
+        if !plan.spins() {
             return ready();
         }
-        let limit = Duration::from_nanos(budget as u64);
+        let limit = Duration::from_nanos(plan.ns as u64);
         let hit = match poll {
             Poll::Often => spin_for(limit, &mut ready),
             Poll::Backoff => spin_for_backoff(limit, &mut ready),
         };
-        BUDGET.with(|b| {
-            let mut s = b.get();
-            if hit {
-                s.ns = s.ns.min(max_ns).max(budget).saturating_mul(2).clamp(PROBE_NS, max_ns);
-                s.probe_ns = PROBE_NS;
-                s.gap = PROBE_EVERY;
-            } else if probe {
-                s.probe_ns = s.probe_ns.saturating_mul(2).min(max_ns);
-                s.gap = (s.gap * 2).min(PROBE_GAP_MAX);
-            } else {
-                let ns = s.ns.min(max_ns);
-                s.ns = if ns / 2 < PROBE_NS { 0 } else { ns / 2 };
-            }
-            b.set(s);
-        });
+        spin_outcome(max, plan, hit);
         hit
     }
+}
+
+/// What the calling thread's spin budget allows for its next wait (see [`spin_until`]).
+#[cfg(not(loom))]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SpinPlan {
+    /// How long to spin, in ns; 0: not at all.
+    ns: u32,
+    /// Whether this spin is a probe (the budget is zero).
+    probe: bool,
+}
+
+#[cfg(not(loom))]
+impl SpinPlan {
+    /// No spinning.
+    pub(crate) const NONE: SpinPlan = SpinPlan { ns: 0, probe: false };
+
+    /// Whether to spin at all.
+    pub(crate) fn spins(self) -> bool {
+        self.ns != 0
+    }
+}
+
+/// The calling thread's plan for its next wait of at most `max` spinning: for callers that
+/// must act between deciding to spin and spinning (announce themselves as spinners), then
+/// spin with [`spin_as_planned`]. [`spin_until`] is both in one.
+#[cfg(not(loom))]
+pub(crate) fn spin_plan(max: Duration) -> SpinPlan {
+    if !spinning_pays() {
+        return SpinPlan::NONE;
+    }
+    let max_ns = max.as_nanos().min(u32::MAX as u128) as u32;
+    BUDGET.with(|b| {
+        let mut s = b.get();
+        if s.ns > 0 {
+            return SpinPlan { ns: s.ns.min(max_ns), probe: false };
+        }
+        s.skipped += 1;
+        let probe = s.skipped >= s.gap;
+        if probe {
+            s.skipped = 0;
+        }
+        b.set(s);
+        if probe { SpinPlan { ns: s.probe_ns.min(max_ns), probe } } else { SpinPlan::NONE }
+    })
+}
+
+/// Spins (polling every few pauses, as [`spin_until`]) as `plan` allows, until `ready()`;
+/// adapts the thread's budget to the outcome and returns the last `ready()`.
+#[cfg(not(loom))]
+pub(crate) fn spin_as_planned(
+    max: Duration,
+    plan: SpinPlan,
+    mut ready: impl FnMut() -> bool,
+) -> bool {
+    if !plan.spins() {
+        return ready();
+    }
+    let hit = spin_for(Duration::from_nanos(plan.ns as u64), &mut ready);
+    spin_outcome(max, plan, hit);
+    hit
+}
+
+/// Adapts the thread's budget: a hit doubles it and resets probing; a failed probe doubles
+/// the probe's length and the gap to the next; another miss halves the budget.
+#[cfg(not(loom))]
+fn spin_outcome(max: Duration, plan: SpinPlan, hit: bool) {
+    let max_ns = max.as_nanos().min(u32::MAX as u128) as u32;
+    BUDGET.with(|b| {
+        let mut s = b.get();
+        if hit {
+            s.ns = s.ns.min(max_ns).max(plan.ns).saturating_mul(2).clamp(PROBE_NS, max_ns);
+            s.probe_ns = PROBE_NS;
+            s.gap = PROBE_EVERY;
+        } else if plan.probe {
+            s.probe_ns = s.probe_ns.saturating_mul(2).min(max_ns);
+            s.gap = (s.gap * 2).min(PROBE_GAP_MAX);
+        } else {
+            let ns = s.ns.min(max_ns);
+            s.ns = if ns / 2 < PROBE_NS { 0 } else { ns / 2 };
+        }
+        b.set(s);
+    });
 }
 
 /// Polls `ready()` every few pauses until it holds or `budget` passes.
