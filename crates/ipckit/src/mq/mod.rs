@@ -1065,10 +1065,16 @@ impl MessageQueue {
         let m = self.obj.mapping();
         let a = &self.arena;
         let (mtype, len, next) = a.read_header(m, cur).map_err(recv_fault)?;
-        if prev == h.dummy {
-            return self.take_first(h, cur, (mtype, len), out, max_len, truncate);
-        }
         let take = self.copy_out(cur, len, out, max_len, truncate)?;
+        if prev == h.dummy {
+            // The first message. The commit: one store makes it the dummy. Then the old
+            // dummy and all but the first block of the message are freed.
+            h.dummy = cur;
+            arena::dummy_hint(m, a.state).store(cur, Ordering::Relaxed);
+            a.free_block(m, prev).map_err(recv_fault)?;
+            a.free_tail(m, cur, len).map_err(recv_fault)?;
+            return Ok(self.taken(h, None, len, (mtype, take)));
+        }
         let t = if next == NIL {
             let mut t = self.add_tail(&mut h, false).map_err(recv_fault)?;
             // Under both locks: nothing is being linked; `cur` is the tail unless a sender
@@ -1085,41 +1091,25 @@ impl MessageQueue {
             None
         };
         a.free(m, cur, len).map_err(recv_fault)?;
+        Ok(self.taken(h, t, len, (mtype, take)))
+    }
+
+    /// After a message of `len` bytes left the queue and its blocks were freed: counts it,
+    /// unlocks, and wakes the senders if one sleeps; returns `result`.
+    fn taken<T>(
+        &self,
+        mut h: MutexGuard<'_, HeadState>,
+        t: Option<MutexGuard<'_, TailState>>,
+        len: usize,
+        result: T,
+    ) -> T {
         let wake = self.count_taken(&mut h, len);
         drop(t);
         drop(h);
         if wake {
             self.space_word().wake_all();
         }
-        Ok((mtype, take))
-    }
-
-    /// Takes the first message (`first`, of `mtype` and `len`) under the head lock alone:
-    /// copies it out, then makes it the dummy with one store (the commit), frees the old
-    /// dummy and all but the first block of the message, and counts it.
-    fn take_first(
-        &self,
-        mut h: MutexGuard<'_, HeadState>,
-        first: u32,
-        (mtype, len): (i64, usize),
-        out: &mut Out<'_>,
-        max_len: usize,
-        truncate: bool,
-    ) -> Result<(i64, usize), RecvError> {
-        let m = self.obj.mapping();
-        let a = &self.arena;
-        let take = self.copy_out(first, len, out, max_len, truncate)?;
-        let old = h.dummy;
-        h.dummy = first;
-        arena::dummy_hint(m, a.state).store(first, Ordering::Relaxed);
-        a.free_block(m, old).map_err(recv_fault)?;
-        a.free_tail(m, first, len).map_err(recv_fault)?;
-        let wake = self.count_taken(&mut h, len);
-        drop(h);
-        if wake {
-            self.space_word().wake_all();
-        }
-        Ok((mtype, take))
+        result
     }
 
     /// Checks the length of the message at `first` against `max_len` and copies it (or its
