@@ -19,7 +19,6 @@
 
 pub mod alarm_clock;
 pub mod bounded_buffer;
-mod eventcount;
 pub mod priority_allocator;
 pub mod slot_buffer;
 pub mod stm;

@@ -14,7 +14,7 @@
 //! | `tail` | the next position a producer claims (counts up forever; slot = position mod capacity) |
 //! | `head` | the next position a consumer claims |
 //! | slot `stamp` | the slot's state for its position `p`: `2p` free for the producer of `p`; `2p+1` holds the item of `p`; after the take it becomes `2(p+capacity)`, free for the producer one lap later |
-//! | `not_empty`, `not_full` | event counts (Reed & Kanodia 1979; see `eventcount.rs`) consumers and producers sleep on |
+//! | `not_empty`, `not_full` | [`EventCount`]s consumers and producers sleep on |
 //!
 //! A slot's stamp is stored *relative to its index* (`stamp - 2·index`), so all-zero memory
 //! is the empty buffer: what a fresh shared mapping holds. Doubling positions (instead of
@@ -34,11 +34,12 @@
 //! ## Sleeping
 //!
 //! A taker that finds the buffer empty spins briefly (only on a multi-core machine), then
-//! sleeps on `not_empty`; a putter calls `futex_wake` only when someone announced it sleeps.
+//! sleeps on `not_empty` ([`EventCount::wait_for`]); a putter only reads the event count
+//! unless someone watches it, and calls `futex_wake` only when someone announced it sleeps.
 //! Consumers can find the *head* slot still being filled while a later one is ready (its
 //! producer was slower); a woken consumer then sleeps again until the head's producer
-//! publishes and wakes it. A waker wakes one sleeper; a woken consumer that got an item and
-//! sees more ready wakes the next (chain wake-up), so no item is stranded.
+//! publishes. A waker wakes every sleeper (those that lose the race sleep again), so no item
+//! is stranded by a wake-up used up on a slot that was not ready.
 //!
 //! ## Between processes
 //!
@@ -48,16 +49,14 @@
 //! garbage `T`s (any bit pattern is a valid `ShmSafe` value), but cannot cause an
 //! out-of-bounds access. A producer that dies between claiming and publishing leaves its slot
 //! unpublished: consumers behind it then wait, so use the `_timeout` forms between processes.
-//! (Likewise a process that dies after being woken, before passing the wake-up on, leaves a
-//! sleeper asleep until its timeout; on waking it takes the ready item as usual.)
 
 #![allow(unsafe_code)] // SAFETY obligations are documented at each block.
 
-use super::eventcount::EventCount;
 use super::{Padded, PutError, TakeError};
 use crate::atomic::{AtomicU64, Ordering};
 #[cfg(not(loom))]
 use crate::shm::ShmSafe;
+use crate::sync::EventCount;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::mem::MaybeUninit;
@@ -123,7 +122,7 @@ impl<T> Core<'_, T> {
     fn slot(&self, pos: u64) -> (u64, &Slot<T>) {
         let i = self.index(pos);
         let slot = &self.slots[i];
-        // SeqCst: the event count's re-check (see eventcount.rs); it includes Acquire, which
+        // SeqCst: the event count's re-check (see `EventCount`); it includes Acquire, which
         // orders our copy after the previous owner's copy of this slot.
         let rel = slot.rel_stamp.load(Ordering::SeqCst);
         (rel.wrapping_add(2 * i as u64), slot)

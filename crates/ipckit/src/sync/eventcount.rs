@@ -57,9 +57,10 @@
 
 use crate::atomic::{AtomicU32, Ordering, dekker_point};
 use crate::shm::ShmSafe;
+use crate::sync::Backoff;
 use crate::sys::{self, FutexWait};
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const WATCH: u32 = 1;
 const SLEEP: u32 = 2;
@@ -167,6 +168,63 @@ impl EventCount {
         }
         sys::futex_wait(&self.word, target, timeout) != FutexWait::TimedOut
     }
+
+    /// The whole waiter's side for a lock-free structure: runs `attempt` until it succeeds,
+    /// waiting on this event count in between — first briefly, spinning and then yielding
+    /// while `ready` says an attempt might succeed (crossbeam's `Backoff::snooze` schedule:
+    /// a sleep and a wake cost microseconds, the next item is often nanoseconds away), then
+    /// watching, attempting once more, and sleeping. `None` once `deadline` has passed.
+    ///
+    /// `attempt` must read the condition with sequentially consistent loads, and whoever
+    /// makes it true must then call [`notify`](Self::notify). Every sleeper is woken, and
+    /// those that lose the race watch and sleep again, so no wake-up can be used up by a
+    /// waiter that then finds nothing (as a wake-one scheme must guard against).
+    pub fn wait_for<R>(
+        &self,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut() -> bool,
+        mut attempt: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        loop {
+            if let Some(r) = attempt() {
+                return Some(r);
+            }
+            if snooze_until(&mut ready) {
+                continue;
+            }
+            let ticket = self.watch();
+            if let Some(r) = attempt() {
+                return Some(r);
+            }
+            let timeout = match deadline {
+                None => None,
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return None;
+                    }
+                    Some(d - now)
+                }
+            };
+            self.sleep(ticket, timeout);
+        }
+    }
+}
+
+/// Waits briefly for `ready`: exponential spinning, then a few yields. Under loom, not at
+/// all (the models check the sleeping path).
+fn snooze_until(ready: &mut impl FnMut() -> bool) -> bool {
+    if cfg!(loom) {
+        return false;
+    }
+    let mut backoff = Backoff::new();
+    while !backoff.is_completed() {
+        if ready() {
+            return true;
+        }
+        backoff.snooze();
+    }
+    ready()
 }
 
 impl Default for EventCount {
