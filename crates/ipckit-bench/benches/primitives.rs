@@ -8,7 +8,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ipckit::mq::{MessageQueue, Selector};
 use ipckit::ns::{Key, Namespace};
 use ipckit::sem::{SemOp, SemaphoreSet};
-use ipckit::sync::{Mutex, RwLock, Semaphore};
+use ipckit::sync::{EventCount, Mutex, RwLock, Semaphore};
 use std::hint::black_box;
 
 fn sync_primitives(c: &mut Criterion) {
@@ -23,6 +23,9 @@ fn sync_primitives(c: &mut Criterion) {
     });
     let rw = RwLock::new(0u64);
     c.bench_function("RwLock (fair) read", |b| b.iter(|| *black_box(&rw).read()));
+    // What a changer pays when nobody waits: one load.
+    let ec = EventCount::new();
+    c.bench_function("EventCount notify, nobody waiting", |b| b.iter(|| black_box(&ec).notify()));
 }
 
 fn objects(c: &mut Criterion) {
