@@ -77,6 +77,21 @@ impl Backoff {
     }
 }
 
+/// Waits briefly for `ready()`: [`Backoff`] steps (a few spins, growing, then a few yields,
+/// crossbeam's `snooze` schedule) until it holds or the backoff completes; returns the last
+/// `ready()`. For waits that are usually over within a step, before anything adaptive or a
+/// sleep.
+pub(crate) fn snooze_until(mut ready: impl FnMut() -> bool) -> bool {
+    let mut backoff = Backoff::new();
+    while !backoff.is_completed() {
+        if ready() {
+            return true;
+        }
+        backoff.snooze();
+    }
+    ready()
+}
+
 /// Whether spinning before sleeping can pay off at all: false when the machine has only one
 /// CPU online (the thread we wait for cannot run while we spin). Computed once.
 pub fn spinning_pays() -> bool {

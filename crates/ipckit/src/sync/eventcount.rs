@@ -57,7 +57,7 @@
 
 use crate::atomic::{AtomicU32, Ordering, dekker_point};
 use crate::shm::ShmSafe;
-use crate::sync::Backoff;
+use crate::sync::backoff::snooze_until;
 use crate::sys::{self, FutexWait};
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -189,7 +189,8 @@ impl EventCount {
             if let Some(r) = attempt() {
                 return Some(r);
             }
-            if snooze_until(&mut ready) {
+            // Under loom, no snoozing: the models check the sleeping path.
+            if !cfg!(loom) && snooze_until(&mut ready) {
                 continue;
             }
             let ticket = self.watch();
@@ -209,22 +210,6 @@ impl EventCount {
             self.sleep(ticket, timeout);
         }
     }
-}
-
-/// Waits briefly for `ready`: exponential spinning, then a few yields. Under loom, not at
-/// all (the models check the sleeping path).
-fn snooze_until(ready: &mut impl FnMut() -> bool) -> bool {
-    if cfg!(loom) {
-        return false;
-    }
-    let mut backoff = Backoff::new();
-    while !backoff.is_completed() {
-        if ready() {
-            return true;
-        }
-        backoff.snooze();
-    }
-    ready()
 }
 
 impl Default for EventCount {

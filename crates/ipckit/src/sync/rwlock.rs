@@ -66,7 +66,7 @@
 //! robust: a process that dies holding it (or registered as a waiter) leaves it held; use
 //! the `_timeout` forms between processes that may die.
 
-use super::backoff::{Backoff, LOCK_SPIN, futex_wait_until, spin_until_backoff};
+use super::backoff::{LOCK_SPIN, futex_wait_until, snooze_until, spin_until_backoff};
 use crate::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::shm::ShmSafe;
 use crate::sys;
@@ -103,7 +103,7 @@ fn phase(s: u64) -> u64 {
     s >> 56
 }
 
-/// A short fixed wait before the adaptive spin: [`Backoff`] steps (a few spins, growing,
+/// A short fixed wait before the adaptive spin: [`Backoff`](super::Backoff) steps (a few spins, growing,
 /// then a few yields), like `parking_lot`'s `SpinWait`. Read and write sections are often
 /// shorter than one step; the yields let a holder that shares our CPU finish. The adaptive
 /// spin ([`spin_until_backoff`]) after it learns from outcome and may be skipped entirely, so this
@@ -113,14 +113,7 @@ fn brief_wait(mut ready: impl FnMut() -> bool) -> bool {
     if cfg!(loom) {
         return ready();
     }
-    let mut backoff = Backoff::new();
-    while !backoff.is_completed() {
-        if ready() {
-            return true;
-        }
-        backoff.snooze();
-    }
-    ready()
+    snooze_until(ready)
 }
 
 /// Who goes first when readers and writers both wait (see the [module docs](self)).
