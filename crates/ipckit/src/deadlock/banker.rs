@@ -5,7 +5,7 @@
 //! ask for. A state is **safe** when there is an order (a *safe sequence*) in which every
 //! process can obtain its whole need from what is available plus what the processes before it
 //! release. That is the detection algorithm with `need` in place of `request`
-//! ([`detect`](super::detect)), so the safety check is `O(n m log n)` and uses the same tie
+//! ([`detect`](fn@super::detect)), so the safety check is `O(n m log n)` and uses the same tie
 //! rule: when several processes could go next, the smallest index does.
 //!
 //! The banker grants a request only if the state that would result is safe; otherwise the

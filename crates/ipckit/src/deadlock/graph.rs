@@ -37,7 +37,7 @@ pub enum GraphError {
         holder: usize,
     },
     /// The scenario has a class with more (or fewer) than one instance; use
-    /// [`detect`](super::detect) instead.
+    /// [`detect`](fn@super::detect) instead.
     #[error(
         "resource {resource} has {existing} instances; a resource graph needs exactly one per \
          resource (use the matrix algorithm)"
@@ -318,7 +318,7 @@ impl ResourceGraph {
 
     /// The processes that can never finish, ascending: those on a cycle and those that wait,
     /// directly or through a chain of holders, for a resource held on a cycle. This is the
-    /// set [`detect`](super::detect) reports for the same single-instance scenario.
+    /// set [`detect`](fn@super::detect) reports for the same single-instance scenario.
     pub fn deadlocked(&self) -> Vec<usize> {
         let (start, targets, _) = self.wait_for();
         let n = self.processes;

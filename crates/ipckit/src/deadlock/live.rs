@@ -4,7 +4,7 @@
 //! shared memory segment, semaphore units of a set, a queue) and who holds what. From it
 //! [`live`] builds the course's matrices — one resource class per resource, allocation =
 //! units held, request = units waited for, available = what is free now — and runs the
-//! matrix algorithm ([`detect`]); the resource-allocation graph gives the cycle's path.
+//! matrix algorithm ([`detect`](fn@super::detect)); the resource-allocation graph gives the cycle's path.
 //!
 //! Only resources with a known holder take part: a process waiting for a message, or for
 //! semaphore units nobody holds (taken without `UNDO`, so without an owner), waits for an

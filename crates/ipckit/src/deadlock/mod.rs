@@ -31,7 +31,7 @@
 //! | C | `n × m` | current allocation: row `i` is what process `i` holds |
 //! | R | `n × m` | requests: row `i` is what process `i` waits for |
 //!
-//! with `A[j] + Σᵢ C[i][j] = E[j]`. [`detect`] lets every process whose request fits in `A`
+//! with `A[j] + Σᵢ C[i][j] = E[j]`. [`detect`](fn@detect) lets every process whose request fits in `A`
 //! finish and give back what it holds, until none fits; the rest are deadlocked. A cycle in
 //! the graph is necessary for deadlock but, with several instances, no longer sufficient; the
 //! matrix algorithm decides.

@@ -3,7 +3,7 @@
 //!
 //! The drawing follows the textbook: processes are circles, resources are rectangles with one
 //! dot per instance, an arrow process → resource means "waits for" (labelled with the count
-//! when it is more than one), resource → process means "holds". What [`detect`](super::detect)
+//! when it is more than one), resource → process means "holds". What [`detect`](fn@super::detect)
 //! found is drawn in red:
 //! * a deadlocked process;
 //! * a resource that blocks one: some deadlocked process requests more of it than will ever be

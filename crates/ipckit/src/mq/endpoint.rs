@@ -1,4 +1,4 @@
-//! A message queue as a [`transport`](crate::transport) endpoint, so code written against
+//! A message queue as a [`transport`] endpoint, so code written against
 //! [`Sender`]/[`Receiver`] runs over a queue as over a pipe or a socket.
 //!
 //! One queue carries both directions by message type, as the course suggests for a client

@@ -146,7 +146,7 @@ enum Out<'b> {
     Slice(&'b mut [u8]),
 }
 
-/// How [`MessageQueue::wait_change`] ended.
+/// How [`MessageQueue::sleep`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Waited {
     /// The sequence changed (or the queue was removed): look again.
