@@ -56,3 +56,18 @@ pub use rwlock::{
 };
 pub use semaphore::{Overflow, Semaphore};
 pub use spin::{McsLock, SpinLock, TasLock, TicketLock, TtasLock};
+
+/// Helpers shared by the unit tests of the primitives.
+#[cfg(all(test, not(loom)))]
+pub(crate) mod tests_common {
+    use std::time::{Duration, Instant};
+
+    /// Polls `f` every millisecond until it holds; fails the test after 10 s.
+    pub(crate) fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}

@@ -400,6 +400,7 @@ impl<T> Drop for HoareGuard<'_, T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::sync::tests_common::wait_for;
     use std::collections::VecDeque;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, AtomicUsize};
@@ -424,14 +425,6 @@ mod tests {
                 self.violations += 1;
             }
             v
-        }
-    }
-
-    fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !f() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(1));
         }
     }
 

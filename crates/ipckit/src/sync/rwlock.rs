@@ -1125,16 +1125,9 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockUpgradableReadGuard<'_, T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::sync::tests_common::wait_for;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicU64 as StdU64};
-
-    fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !f() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
 
     #[test]
     fn zeroed_is_unlocked_fair() {
