@@ -247,18 +247,42 @@ fn remove_wakes_a_receiver_in_another_process() {
     assert!(t.elapsed() < Duration::from_secs(10));
 }
 
+/// A queue and a ledger of `instances` senders of `per` messages each, in a scratch
+/// directory, with the arguments the child roles take.
+struct Ledgered {
+    _dir: tempfile::TempDir,
+    q: MessageQueue,
+    book: Book,
+    /// The namespace directory, the ledger's path, `instances` and `per`, as arguments.
+    nsd: String,
+    book_path: String,
+    inst_s: String,
+    per_s: String,
+}
+
+impl Ledgered {
+    fn new(instances: usize, per: usize) -> Ledgered {
+        let dir = scratch();
+        let ns = Namespace::at(&dir.path().join("ns")).unwrap();
+        let q = MessageQueue::create(&ns, KEY, 0o600).unwrap();
+        let book_path = format!("{}/book", dir.path().to_str().unwrap());
+        Ledgered {
+            book: Book::create(Path::new(&book_path), instances, per),
+            nsd: ns.dir().to_str().unwrap().to_string(),
+            q,
+            book_path,
+            inst_s: instances.to_string(),
+            per_s: per.to_string(),
+            _dir: dir,
+        }
+    }
+}
+
 fn msgstress_4_senders_4_receivers() {
     let total = env_knob("IPCKIT_MQ_STRESS_MESSAGES", 200_000) as usize;
     let (senders, receivers) = (4usize, 4usize);
     let per = total.div_ceil(senders);
-    let dir = scratch();
-    let d = dir.path().to_str().unwrap();
-    let ns = Namespace::at(&dir.path().join("ns")).unwrap();
-    let nsd = ns.dir().to_str().unwrap().to_string();
-    let q = MessageQueue::create(&ns, KEY, 0o600).unwrap();
-    let book_path = format!("{d}/book");
-    let book = Book::create(Path::new(&book_path), senders, per);
-    let (inst_s, per_s) = (senders.to_string(), per.to_string());
+    let Ledgered { _dir, q, book, nsd, book_path, inst_s, per_s } = Ledgered::new(senders, per);
     let recv: Vec<Child> = (0..receivers)
         .map(|_| spawn("stress-recv", &[&nsd, &book_path, &inst_s, &per_s]))
         .collect();
@@ -299,14 +323,7 @@ fn sigkill_senders_and_receivers_at_random() {
     let kills = env_knob("IPCKIT_MQ_CRASH_KILLS", 200) as usize;
     let per = 3000usize; // messages per sender instance before it exits by itself
     let instances = kills + 1000;
-    let dir = scratch();
-    let d = dir.path().to_str().unwrap();
-    let ns = Namespace::at(&dir.path().join("ns")).unwrap();
-    let nsd = ns.dir().to_str().unwrap().to_string();
-    let q = MessageQueue::create(&ns, KEY, 0o600).unwrap();
-    let book_path = format!("{d}/book");
-    let book = Book::create(Path::new(&book_path), instances, per);
-    let (inst_s, per_s) = (instances.to_string(), per.to_string());
+    let Ledgered { _dir, q, book, nsd, book_path, inst_s, per_s } = Ledgered::new(instances, per);
     let mut next_inst = 0usize;
     let spawn_sender = |next: &mut usize| {
         let i = *next;
