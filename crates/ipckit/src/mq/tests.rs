@@ -394,6 +394,30 @@ fn owner_death_mid_send_is_repaired() {
 }
 
 #[test]
+fn blocks_lost_without_a_death_are_found_by_a_rebuild() {
+    let (_d, ns) = ns();
+    let q = queue(&ns, 1, 4096);
+    // Damage: every free block of the allocation region marked used, with no owner dying
+    // (so no repair runs): the counts say there is room, the bitmap says there is none.
+    {
+        let mut t = q.lock_tail().unwrap();
+        let m = q.obj.mapping();
+        let region = (q.arena.soft_blocks(t.max_bytes), q.arena.active_blocks(t.max_bytes));
+        let mut hint = t.alloc_hint;
+        while q.arena.alloc(m, 1, region, &mut hint).is_some() {}
+        t.alloc_hint = hint;
+    }
+    // The sender finds no blocks, rebuilds the bitmap from the list (once), and sends.
+    q.try_send(1, [7u8; 1000]).unwrap();
+    assert_eq!(q.try_recv(Selector::Any, 1000).unwrap().data, [7u8; 1000]);
+    // Every block is back: the queue fills to its limit of 4096 bytes.
+    for _ in 0..4 {
+        q.try_send(1, [8u8; 1024]).unwrap();
+    }
+    assert!(matches!(q.try_send(1, [8u8; 1]), Err(SendError::Full(_))));
+}
+
+#[test]
 fn owner_death_after_linking_counts_the_message() {
     let (_d, ns) = ns();
     let q = Arc::new(MessageQueue::create(&ns, Key(1), 0o600).unwrap());
