@@ -752,7 +752,7 @@ impl MessageQueue {
                     let r = self.recv_counters();
                     let removed = || self.obj.is_removed();
                     let moved = || r.messages.load(Ordering::Relaxed) != taken || removed();
-                    if !crate::sync::spin_until(SPIN, moved) && !crate::sync::yield_until(moved) {
+                    if !crate::sync::spin_or_yield_until(SPIN, moved) {
                         watching = Some(space.watch());
                     }
                 }
@@ -980,7 +980,7 @@ impl MessageQueue {
         let next = &self.arena.header(self.obj.mapping(), last).map_err(recv_fault)?.next;
         let removed = || self.obj.is_removed();
         let grown = || next.load(Ordering::Relaxed) != NIL || removed();
-        Ok(crate::sync::spin_until(SPIN, grown) || crate::sync::yield_until(grown))
+        Ok(crate::sync::spin_or_yield_until(SPIN, grown))
     }
 
     /// A look at the list without the head lock, from the unlocked copy of the dummy: the

@@ -451,6 +451,13 @@ pub(crate) fn yield_until(ready: impl FnOnce() -> bool) -> bool {
     hit
 }
 
+/// The whole brief wait of a signal waiter before it registers and sleeps: spin while that
+/// pays ([`spin_until`]), else yield once if that pays ([`yield_until`]). Returns whether
+/// `ready()` held.
+pub(crate) fn spin_or_yield_until(max: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    spin_until(max, &mut ready) || yield_until(ready)
+}
+
 /// How long a lock waiter spins before it sleeps.
 pub(crate) const LOCK_SPIN: Duration = Duration::from_micros(5);
 /// How long a signal waiter (semaphore, event, condition) spins before it sleeps: about the

@@ -42,7 +42,7 @@ pub use algorithms::{Bakery, EisenbergMcGuire, Peterson};
 pub(crate) use backoff::SIGNAL_SPIN;
 pub use backoff::{Backoff, spinning_pays};
 #[cfg(not(loom))] // for `mq`, which loom builds leave out
-pub(crate) use backoff::{SpinPlan, spin_as_planned, spin_plan, spin_until, yield_until};
+pub(crate) use backoff::{SpinPlan, spin_as_planned, spin_or_yield_until, spin_plan, yield_until};
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
 pub use event::{Event, EventMode};

@@ -18,7 +18,7 @@
 //! it is then a lock that any thread or process may release (unlike a mutex, which only its
 //! owner may unlock) — the tool for signaling "B may go on" between processes.
 
-use super::backoff::{SIGNAL_SPIN, futex_wait_until, spin_until, yield_until};
+use super::backoff::{SIGNAL_SPIN, futex_wait_until, spin_or_yield_until};
 use crate::atomic::{AtomicU32, Ordering, dekker_point};
 use crate::shm::ShmSafe;
 use crate::sys;
@@ -130,7 +130,7 @@ impl Semaphore {
     fn p_slow(&self, n: u32, deadline: Option<Instant>) -> bool {
         // Spin while that pays; else yield once (the V may be waiting for our CPU).
         let ready = || self.count.load(Ordering::Relaxed) >= n;
-        if (spin_until(SIGNAL_SPIN, ready) || yield_until(ready)) && self.try_p_n(n) {
+        if spin_or_yield_until(SIGNAL_SPIN, ready) && self.try_p_n(n) {
             return true;
         }
         if n > 1 {
